@@ -1,0 +1,38 @@
+"""Entry-point wrapper shared by the top-level scripts.
+
+User errors (`LangAdaptError`) become a one-line message on stderr and exit status 2, instead of a
+traceback that hides the one thing the user has to change.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+from .errors import LangAdaptError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(level: str | int = "INFO", log_file: Optional[str] = None) -> None:
+    """Configure root logging once: stderr always, plus `log_file` when given."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    if isinstance(level, str):
+        level = getattr(logging, level.upper(), None)
+        if not isinstance(level, int):
+            raise LangAdaptError(f"--log_level: unknown level; expected DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
+
+
+def run_cli(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[Sequence[str]] = None) -> None:
+    """Run a script's `main`, turning user errors into `error: ...` and exit status 2."""
+    try:
+        result = main(argv)
+    except LangAdaptError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,89 @@
+"""One way to load "a causal LM from an id or path", used by every script.
+
+Backpack checkpoints, in our format or stanfordnlp's (`model_type` gpt2 with a Backpack architecture,
+which AutoModelForCausalLM would silently load as a plain GPT-2), go to our class; anything else goes
+to `AutoModelForCausalLM`. Remote code is never executed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+import torch
+
+from .backpack import BackpackGPT2LMHeadModel, is_backpack_config_dict
+from .errors import LangAdaptError
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "auto": "auto"}
+
+
+def parse_dtype(name: Optional[str]):
+    if name is None or isinstance(name, torch.dtype):
+        return name
+    if name not in DTYPES:
+        raise LangAdaptError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def read_config_dict(name_or_path: str) -> dict:
+    """The raw config.json of a local folder or hub id (no model code involved)."""
+    from transformers import PretrainedConfig
+
+    if str(name_or_path).startswith((".", "/", "~")) and not os.path.exists(os.path.expanduser(name_or_path)):
+        raise LangAdaptError(f"model path {name_or_path} does not exist")
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(name_or_path)
+    except OSError as err:
+        raise LangAdaptError(f"cannot load model {name_or_path!r}: no config.json found locally or on the hub "
+                             f"({err})") from err
+    return config_dict
+
+
+def is_backpack_checkpoint(name_or_path: str) -> bool:
+    return is_backpack_config_dict(read_config_dict(name_or_path))
+
+
+def is_backpack(model) -> bool:
+    model = getattr(model, "module", model)  # DDP/Accelerate wrappers
+    return isinstance(model, BackpackGPT2LMHeadModel)
+
+
+def load_causal_lm(name_or_path: str, dtype=None, attn_implementation: Optional[str] = None,
+                   device: Optional[str | torch.device] = None, **kwargs):
+    """Load a causal LM (Backpack or any AutoModelForCausalLM) from a hub id or a local folder."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = dict(kwargs)
+    if dtype is not None:
+        kwargs["dtype"] = parse_dtype(dtype)
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    if is_backpack_checkpoint(name_or_path):
+        model = BackpackGPT2LMHeadModel.from_pretrained(name_or_path, **kwargs)
+    else:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
+        except (OSError, ValueError) as err:
+            raise LangAdaptError(f"cannot load causal LM {name_or_path!r}: {err}") from err
+    if device is not None:
+        model = model.to(device)
+    return model
+
+
+def load_tokenizer(name_or_path: str, **kwargs):
+    """AutoTokenizer with a pad token (GPT-2-style tokenizers have none: EOS pads, as in the originals)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError) as err:
+        raise LangAdaptError(f"cannot load tokenizer {name_or_path!r}: {err}") from err
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise LangAdaptError(f"tokenizer {name_or_path!r} has neither a pad nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

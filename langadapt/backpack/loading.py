@@ -30,7 +30,7 @@ def load_backpack(cls, name_or_path, *args, **kwargs):
     except OSError as err:
         raise LangAdaptError(f"{name_or_path}: no model weights found ({err})") from err
     except RuntimeError as err:
-        if "size mismatch" in str(err) or "shape" in str(err):
+        if "mismatch" in str(err).lower():
             raise LangAdaptError(f"{name_or_path}: weights do not fit the config "
                                  f"(num_senses={config.num_senses}, n_embd={config.n_embd}): {err}") from err
         raise

@@ -138,16 +138,20 @@ def test_label_smoothing_and_unsmoothed_loss():
     assert model.lm_head.weight.grad is not None
 
 
-def test_gradient_checkpointing_gives_same_gradients():
+def test_gradient_checkpointing_recomputes_and_gives_same_gradients():
     ids = torch.randint(0, 61, (2, 10))
-    grads = []
+    grads, sense_calls = [], []
     for checkpointing in (False, True):
         model = tiny_model(seed=1, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0).train()
         if checkpointing:
-            model.activation_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        calls = []
+        model.backpack.sense_network.block.register_forward_hook(lambda *_: calls.append(1))
         model(ids, labels=ids).loss.backward()
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        sense_calls.append(len(calls))
     torch.testing.assert_close(grads[0], grads[1])
+    assert sense_calls == [1, 2]  # the checkpointed sense network ran again in the backward pass
 
 
 def test_save_pretrained_round_trip(tmp_path):

@@ -1,0 +1,236 @@
+"""The COMMIT training loop: Accelerate data parallelism, exact resume, final HF checkpoint.
+
+Runs unchanged in one process, under `torchrun --nproc_per_node N` / `accelerate launch` (DDP) and under
+SLURM `srun`; for 7B-class models use `accelerate launch --use_fsdp` (see the README's COMMIT section).
+`--batch_size` counts rows over all processes per micro-step, as EasyLM's global batch; each process packs
+its own shard of the examples. A checkpoint holds the weights, optimiser, schedule, loss scaler, and, for
+every process, its RNG streams (dropout, FCM) and data position, so a resumed run is bit-identical to an
+uninterrupted one on the same hardware and process count.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import LangAdaptError
+from ..training import (CheckpointManager, append_jsonl, capture_rng_state, check_finite, init_wandb,
+                        prepare_output_dir, restore_rng_state, set_seed, write_json_atomic)
+from .fcm import ForgetfulCausalMask
+from .optim import build_optimizer, build_scheduler, masked_row_mean_loss
+from .setup import build_stream, load_training_model, load_training_tokenizer
+
+logger = logging.getLogger(__name__)
+
+LOG_FILE = "train_log.jsonl"
+RESULTS_FILE = "train_results.json"
+# Settings a resumed run must share with the run that wrote the checkpoint to continue it exactly.
+RESUME_INVARIANTS = ("seq_length", "batch_size", "gradient_accumulation_steps", "seed", "mode",
+                     "codemix_ratio", "block_codemix_in_template", "total_steps")
+
+
+def _accelerator(args: argparse.Namespace):
+    from accelerate import Accelerator
+
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
+    return Accelerator(mixed_precision=precision)
+
+
+def _resume_checkpoint(args: argparse.Namespace, manager: CheckpointManager) -> Optional[Path]:
+    if not args.resume_from_checkpoint:
+        return None
+    if args.resume_from_checkpoint == "latest":
+        latest = manager.latest()
+        if latest is None:
+            logger.info("no checkpoint in %s yet: starting from the beginning", manager.root)
+        return latest
+    path = Path(args.resume_from_checkpoint)
+    if not path.is_dir():
+        raise LangAdaptError(f"--resume_from_checkpoint: {path} is not a checkpoint folder")
+    return path
+
+
+def _check_resumable(args: argparse.Namespace, state: dict[str, Any], world_size: int, checkpoint: Path) -> None:
+    saved = state["run"]
+    changed = [f"{key} {saved[key]!r} -> {getattr(args, key)!r}" for key in RESUME_INVARIANTS
+               if key in saved and saved[key] != getattr(args, key)]
+    if saved["world_size"] != world_size:
+        changed.append(f"process count {saved['world_size']} -> {world_size}")
+    if changed:
+        raise LangAdaptError(f"--resume_from_checkpoint {checkpoint}: the run settings changed "
+                             f"({'; '.join(changed)}); resume with the settings it was written with")
+
+
+def _save_final(model, tokenizer, output_dir: Path, original_config: dict[str, Any]) -> None:
+    """save_pretrained into a temporary folder, then move the files in, config.json last: a folder with a
+    config.json is a complete model. The dropout settings changed for training are restored."""
+    staging = output_dir / ".final.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    changed = {name: getattr(model.config, name) for name in original_config}
+    for name, value in original_config.items():
+        setattr(model.config, name, value)
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+    finally:
+        for name, value in changed.items():
+            setattr(model.config, name, value)
+    tokenizer.save_pretrained(staging)
+    files = sorted(staging.iterdir(), key=lambda p: p.name == "config.json")
+    for file in files:
+        os.replace(file, output_dir / file.name)
+    staging.rmdir()
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Run (or resume) a COMMIT stage; returns the final metrics."""
+    accelerator = _accelerator(args)
+    rank, world_size = accelerator.process_index, accelerator.num_processes
+    if args.batch_size % world_size:
+        raise LangAdaptError(f"--batch_size {args.batch_size} must be divisible by the number of processes "
+                             f"({world_size})")
+    rows = args.batch_size // world_size
+    output_dir = Path(args.output_dir)
+    manager = CheckpointManager(output_dir / "checkpoints", max_keep=args.save_total_limit)
+    resume_from = _resume_checkpoint(args, manager)
+    if accelerator.is_main_process:
+        prepare_output_dir(output_dir, overwrite=args.overwrite_output_dir,
+                           resume=bool(args.resume_from_checkpoint))
+    accelerator.wait_for_everyone()
+
+    set_seed(args.seed)
+    tokenizer = load_training_tokenizer(args)
+    model, original_config = load_training_model(args)
+    stream = build_stream(args, tokenizer, rank, world_size)
+    fcm = ForgetfulCausalMask(args.fcm_min_ratio, args.fcm_max_ratio, model.config._attn_implementation)
+    optimizer = build_optimizer(model, args.lr, args.b1, args.b2, args.weight_decay)
+    scheduler = build_scheduler(optimizer, args.lr, args.init_lr, args.end_lr, args.warmup_steps,
+                                args.lr_decay_steps)
+
+    step, wandb_id, state = 0, None, None
+    if resume_from is not None:
+        state = CheckpointManager.load_training_state(resume_from)
+        _check_resumable(args, state, world_size, resume_from)
+        CheckpointManager.load_weights(resume_from, model)
+        step, wandb_id = int(state["step"]), state.get("wandb_id")
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if accelerator.scaler is not None and "scaler" in state:
+            accelerator.scaler.load_state_dict(state["scaler"])
+        own = state["ranks"][rank]
+        stream.load_state_dict(own["data"])
+        restore_rng_state(own["rng"])
+        logger.info("resumed from %s at step %d", resume_from, step)
+    else:
+        set_seed(args.seed + rank)  # each process its own dropout / FCM draws
+
+    log_path = output_dir / LOG_FILE
+    if accelerator.is_main_process:
+        _truncate_log(log_path, step)
+    run = init_wandb(args.report_to == "wandb" and accelerator.is_main_process, None, args.run_name,
+                     vars(args), resume_id=wandb_id)
+    last_checkpoint = resume_from
+    tokens_per_step = args.batch_size * args.gradient_accumulation_steps * args.seq_length
+    progress = tqdm(total=args.total_steps, initial=step, desc="COMMIT", disable=not accelerator.is_main_process)
+    started, start_step, loss = time.perf_counter(), step, float("nan")
+    while step < args.total_steps:
+        model.train()
+        step_loss = torch.zeros((), device=accelerator.device)
+        for micro in range(args.gradient_accumulation_steps):
+            batch = {k: v.to(accelerator.device) for k, v in stream.next_rows(rows).items()}
+            attention_mask = fcm(batch["input_ids"], training=model.training)
+            sync = micro == args.gradient_accumulation_steps - 1
+            with (accelerator.no_sync(model) if not sync else contextlib.nullcontext()):
+                logits = model(input_ids=batch["input_ids"], attention_mask=attention_mask, use_cache=False).logits
+                micro_loss = masked_row_mean_loss(logits, batch["targets"], batch["loss_mask"])
+                accelerator.backward(micro_loss / args.gradient_accumulation_steps)
+            step_loss += micro_loss.detach() / args.gradient_accumulation_steps
+        step_loss = accelerator.reduce(step_loss, reduction="mean")
+        check_finite(step_loss, step + 1, last_checkpoint)
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.clip_grad_norm) \
+            if args.clip_grad_norm > 0 else None
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        loss = step_loss.item()
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss:.4f}")
+        if step % args.log_steps == 0 or step == args.total_steps:
+            elapsed = time.perf_counter() - started
+            record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0],
+                      "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                      "tokens_per_second": tokens_per_step * (step - start_step) / max(elapsed, 1e-9)}
+            if accelerator.is_main_process:
+                append_jsonl(log_path, record)
+                if run is not None:
+                    run.log(record, step=step)
+        if args.save_steps > 0 and (step % args.save_steps == 0 or step == args.total_steps):
+            last_checkpoint = _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream,
+                                               tokenizer, args, step, run)
+    progress.close()
+
+    stats = _codemix_stats(accelerator, stream)
+    results = {"step": step, "final_loss": loss, "codemix": stats,
+               "train_tokens": tokens_per_step * step, "seconds_this_run": time.perf_counter() - started}
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        _save_final(accelerator.unwrap_model(model), tokenizer, output_dir, original_config)
+        write_json_atomic(output_dir / RESULTS_FILE, results)
+    accelerator.wait_for_everyone()
+    if run is not None:
+        run.finish()
+    accelerator.end_training()
+    return results
+
+
+def _truncate_log(log_path: Path, step: int) -> None:
+    """A resumed run rewrites the steps after its checkpoint: drop their old records."""
+    if not log_path.is_file():
+        return
+    kept = [line for line in log_path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line)["step"] <= step]
+    log_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream, tokenizer, args, step, run):
+    from accelerate.utils import gather_object
+
+    own = {"rng": capture_rng_state(), "data": stream.state_dict()}
+    ranks = gather_object([own])
+    path = None
+    if accelerator.is_main_process:
+        state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "ranks": ranks, "wandb_id": run.id if run is not None else None,
+                 "run": {"world_size": accelerator.num_processes,
+                         **{key: getattr(args, key) for key in RESUME_INVARIANTS}}}
+        if accelerator.scaler is not None:
+            state["scaler"] = accelerator.scaler.state_dict()
+        path = manager.save(step, accelerator.unwrap_model(model), state, tokenizer)
+    accelerator.wait_for_everyone()
+    return path or manager.root / f"step-{step:012d}"
+
+
+def _codemix_stats(accelerator, stream) -> Optional[dict[str, float]]:
+    from accelerate.utils import gather_object
+
+    from ..codemix import CodeMixStats
+
+    mixer = stream.encoder.mixer
+    if mixer is None:
+        return None
+    total = CodeMixStats()
+    for words, found, replaced in gather_object([(mixer.stats.words, mixer.stats.in_dictionary,
+                                                  mixer.stats.replaced)]):
+        total.add(CodeMixStats(words, found, replaced))
+    return total.as_dict()

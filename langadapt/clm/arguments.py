@@ -1,0 +1,171 @@
+"""run_clm's flags: transformers' run_clm argument groups plus the flags transformers 5 dropped.
+
+Researchers paste run_clm command lines written for transformers 4 (`--overwrite_output_dir`,
+`--evaluation_strategy`, `--warmup_ratio`), so those still parse and mean what they used to mean.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from transformers import HfArgumentParser, TrainingArguments
+
+from ..errors import LangAdaptError
+
+logger = logging.getLogger(__name__)
+
+RESUME_LATEST = "latest"
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+@dataclass
+class ModelArguments:
+    """Which model, config and tokenizer to start from."""
+
+    model_name_or_path: Optional[str] = field(default=None, metadata={
+        "help": "Checkpoint to start from (hub id or local folder; Backpack checkpoints in either format). A "
+                "folder holding only config.json builds a fresh model from that config."})
+    model_type: Optional[str] = field(default=None, metadata={
+        "help": "Model type to build from scratch when neither --model_name_or_path nor --config_name is given "
+                "(e.g. gpt2, llama, backpack-gpt2)."})
+    config_overrides: Optional[str] = field(default=None, metadata={
+        "help": "Override config fields of a model built from scratch, e.g. n_embd=10,resid_pdrop=0.2"})
+    config_name: Optional[str] = field(default=None, metadata={
+        "help": "Config (hub id or folder) when it differs from --model_name_or_path."})
+    tokenizer_name: Optional[str] = field(default=None, metadata={
+        "help": "Tokenizer (hub id or folder) when it differs from --model_name_or_path."})
+    cache_dir: Optional[str] = field(default=None, metadata={"help": "Where hub downloads are cached."})
+    model_revision: str = field(default="main", metadata={"help": "Hub revision (branch, tag or commit)."})
+    token: Optional[str] = field(default=None, metadata={"help": "Hub token for private models/datasets."})
+    dtype: Optional[str] = field(default=None, metadata={
+        "help": "Dtype to load the weights in; 'auto' takes the checkpoint's.", "choices": DTYPES})
+    attn_implementation: Optional[str] = field(default=None, metadata={
+        "help": "Attention kernel: sdpa, eager or flash_attention_2 (needs flash-attn installed)."})
+    freeze_weights: bool = field(default=False, metadata={
+        "help": "Train only the LM head (the output embedding); every other parameter stays fixed."})
+
+
+@dataclass
+class DataTrainingArguments:
+    """What to train and evaluate on, and how to cut it into blocks."""
+
+    dataset_name: Optional[str] = field(default=None, metadata={
+        "help": "Dataset: hub id or local path (save_to_disk folder, txt/json/jsonl/csv/parquet file or folder)."})
+    dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Config name of the hub dataset."})
+    train_file: Optional[str] = field(default=None, metadata={
+        "help": "Training data file (txt, json, jsonl, csv, parquet) or save_to_disk folder."})
+    validation_file: Optional[str] = field(default=None, metadata={"help": "Validation data, same formats."})
+    text_column_name: Optional[str] = field(default=None, metadata={
+        "help": "Column holding the text; default 'text', or the only string column."})
+    max_train_samples: Optional[int] = field(default=None, metadata={
+        "help": "Keep only this many training blocks (for debugging or quick runs)."})
+    max_eval_samples: Optional[int] = field(default=None, metadata={
+        "help": "Keep only this many evaluation blocks."})
+    streaming: bool = field(default=False, metadata={
+        "help": "Stream the dataset instead of downloading it whole (needs --max_steps)."})
+    block_size: Optional[int] = field(default=None, metadata={
+        "help": "Tokens per training block; default the tokenizer's max length capped at 1024 and at the "
+                "model's positions."})
+    overwrite_cache: bool = field(default=False, metadata={"help": "Recompute the tokenised datasets."})
+    validation_split_percentage: int = field(default=5, metadata={
+        "help": "Percent of the training data held out for validation when there is no validation split. "
+                "The split hashes each text, so it is the same in every run, process count and stream order."})
+    preprocessing_num_workers: Optional[int] = field(default=None, metadata={
+        "help": "Processes for tokenising and grouping (not with --streaming)."})
+    keep_linebreaks: bool = field(default=True, metadata={"help": "Keep line breaks when reading txt files."})
+
+    def __post_init__(self):
+        if not 0 <= self.validation_split_percentage < 100:
+            raise LangAdaptError("--validation_split_percentage must lie in [0, 100)")
+        for flag in ("max_train_samples", "max_eval_samples", "block_size", "preprocessing_num_workers"):
+            value = getattr(self, flag)
+            if value is not None and value <= 0:
+                raise LangAdaptError(f"--{flag} must be a positive integer, got {value}")
+
+
+@dataclass
+class ClmTrainingArguments(TrainingArguments):
+    """TrainingArguments plus the transformers-4 spellings our users still pass."""
+
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "Replace a non-empty --output_dir (removed in transformers 5; kept here)."})
+    evaluation_strategy: Optional[str] = field(default=None, metadata={
+        "help": "Old name of --eval_strategy (no, steps, epoch)."})
+    warmup_ratio: Optional[float] = field(default=None, metadata={
+        "help": "Fraction of --max_steps used for linear LR warmup (old flag; same as a --warmup_steps < 1)."})
+    resume_from_checkpoint: Optional[str] = field(default=None, metadata={
+        "nargs": "?", "const": RESUME_LATEST,
+        "help": "Resume from this checkpoint folder; with no value, from the latest one in --output_dir."})
+
+    def __post_init__(self):
+        if self.evaluation_strategy is not None:
+            if str(self.eval_strategy) not in ("no", "IntervalStrategy.NO") and \
+                    str(self.eval_strategy) != self.evaluation_strategy:
+                raise LangAdaptError(f"conflicting flags: --evaluation_strategy {self.evaluation_strategy} and "
+                                     f"--eval_strategy {self.eval_strategy}; pass one")
+            self.eval_strategy = self.evaluation_strategy
+        if self.warmup_ratio is not None:
+            if not 0 <= self.warmup_ratio < 1:
+                raise LangAdaptError(f"--warmup_ratio must lie in [0, 1), got {self.warmup_ratio}")
+            if self.warmup_steps:
+                raise LangAdaptError("conflicting flags: --warmup_ratio and --warmup_steps; pass one")
+            self.warmup_steps = self.warmup_ratio
+        if self.resume_from_checkpoint is True or str(self.resume_from_checkpoint).lower() == "true":
+            self.resume_from_checkpoint = RESUME_LATEST
+        elif self.resume_from_checkpoint is False or str(self.resume_from_checkpoint).lower() == "false":
+            self.resume_from_checkpoint = None
+        if self.resume_from_checkpoint and self.overwrite_output_dir:
+            raise LangAdaptError("conflicting flags: --overwrite_output_dir would delete the checkpoint that "
+                                 "--resume_from_checkpoint continues from; pass one")
+        if (self.bf16 or self.bf16_full_eval) and not self.use_cpu and not _has_accelerator():
+            logger.warning("--bf16 without a GPU: training on the CPU (bf16 autocast)")
+            self.use_cpu = True
+        super().__post_init__()
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+
+
+def parse_clm_arguments(argv: Optional[Sequence[str]] = None
+                        ) -> tuple[ModelArguments, DataTrainingArguments, ClmTrainingArguments]:
+    """Parse a command line, or a single `.json` file holding the same flags as keys."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser((ModelArguments, DataTrainingArguments, ClmTrainingArguments))
+    try:
+        if len(argv) == 1 and argv[0].endswith(".json"):
+            if not Path(argv[0]).is_file():
+                raise LangAdaptError(f"argument file {argv[0]} does not exist")
+            model_args, data_args, training_args = parser.parse_json_file(os.path.abspath(argv[0]))
+        else:
+            model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    except ValueError as err:  # HfArgumentParser reports unknown JSON keys and bad values this way
+        raise LangAdaptError(" ".join(str(err).split())) from err
+    check_flag_combinations(model_args, data_args, training_args)
+    return model_args, data_args, training_args
+
+
+def check_flag_combinations(model_args: ModelArguments, data_args: DataTrainingArguments,
+                            training_args: ClmTrainingArguments) -> None:
+    """Refuse combinations that cannot mean anything, before any file is touched."""
+    if data_args.dataset_name and (data_args.train_file or data_args.validation_file):
+        raise LangAdaptError("conflicting flags: pass either --dataset_name or --train_file/--validation_file")
+    if training_args.do_train and not (data_args.dataset_name or data_args.train_file):
+        raise LangAdaptError("--do_train needs training data: pass --dataset_name or --train_file")
+    if training_args.do_eval and not (data_args.dataset_name or data_args.train_file or data_args.validation_file):
+        raise LangAdaptError("--do_eval needs data: pass --dataset_name, --validation_file or --train_file")
+    if not (model_args.model_name_or_path or model_args.config_name or model_args.model_type):
+        raise LangAdaptError("no model: pass --model_name_or_path, --config_name or --model_type")
+    if not (model_args.tokenizer_name or model_args.model_name_or_path):
+        raise LangAdaptError("no tokenizer: pass --tokenizer_name (or a --model_name_or_path that has one)")
+    if data_args.streaming:
+        if training_args.do_train and training_args.max_steps <= 0:
+            raise LangAdaptError("--streaming has no length to count epochs in: pass --max_steps")
+        if data_args.preprocessing_num_workers:
+            raise LangAdaptError("conflicting flags: --preprocessing_num_workers does not apply to --streaming")

@@ -1,0 +1,114 @@
+"""run_clm end to end: check every input, build model and blocks, then train/evaluate with the Trainer.
+
+Everything that can be wrong with the input is checked before the output folder is touched, so a typo
+never costs a queued GPU job more than its start-up, nor deletes an earlier run.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ..errors import LangAdaptError
+from ..training import prepare_output_dir, set_seed, write_json_atomic
+from .arguments import ClmTrainingArguments, DataTrainingArguments, ModelArguments
+from .metrics import compute_metrics, perplexity, predictions_from_logits
+from .modeling import (build_model, build_tokenizer, check_vocabulary, choose_block_size,
+                       freeze_all_but_head)
+from .resume import resolve_resume
+from .text_data import (ensure_validation_split, limit, load_raw_text, require_blocks, resolve_text_column,
+                        tokenize_and_group)
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "all_results.json"
+
+
+def prepare_blocks(data_args: DataTrainingArguments, training_args: ClmTrainingArguments, tokenizer,
+                   block_size: int, cache_dir: Optional[str] = None, token: Optional[str] = None):
+    """(train, eval) block datasets; None where the run does not need that split."""
+    raw = load_raw_text(data_args, cache_dir=cache_dir, token=token)
+    source = data_args.dataset_name or data_args.train_file or data_args.validation_file
+    text_column = resolve_text_column(next(iter(raw.values())), data_args.text_column_name, source)
+    for split, dataset in raw.items():
+        resolve_text_column(dataset, text_column, f"{source} ({split})")
+    with training_args.main_process_first(desc="tokenising and grouping"):
+        raw = ensure_validation_split(raw, text_column, data_args.validation_split_percentage,
+                                      need_validation=training_args.do_eval,
+                                      num_proc=data_args.preprocessing_num_workers)
+        blocks = tokenize_and_group(raw, tokenizer, text_column, block_size,
+                                    num_proc=data_args.preprocessing_num_workers,
+                                    overwrite_cache=data_args.overwrite_cache)
+    train = eval_ = None
+    if training_args.do_train:
+        if "train" not in blocks:
+            raise LangAdaptError(f"{source} has no 'train' split to train on")
+        train = limit(blocks["train"], data_args.max_train_samples)
+        require_blocks(train, "training", block_size)
+    if training_args.do_eval:
+        eval_ = limit(blocks["validation"], data_args.max_eval_samples)
+        require_blocks(eval_, "validation", block_size)
+    return train, eval_
+
+
+def check_not_inside(output_dir: str, paths: Sequence[Optional[str]]) -> None:
+    """--overwrite_output_dir deletes the folder: never when an input lives in it."""
+    out = Path(output_dir).resolve()
+    for path in filter(None, paths):
+        resolved = Path(path).expanduser().resolve()
+        if resolved == out or out in resolved.parents:
+            raise LangAdaptError(f"--overwrite_output_dir would delete {path}, an input of this run; choose "
+                                 f"another --output_dir")
+
+
+def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
+              training_args: ClmTrainingArguments, callbacks: Optional[list] = None) -> dict[str, float]:
+    """Run the training/evaluation the arguments ask for; returns the final metrics."""
+    from transformers import Trainer, default_data_collator
+
+    resume = resolve_resume(training_args)
+    tokenizer = build_tokenizer(model_args)
+    set_seed(training_args.seed)  # a model built from scratch is initialised from this seed
+    model = build_model(model_args)
+    check_vocabulary(tokenizer, model)
+    block_size = choose_block_size(data_args.block_size, tokenizer, model.config)
+    if model_args.freeze_weights:
+        freeze_all_but_head(model)
+    train_blocks, eval_blocks = prepare_blocks(data_args, training_args, tokenizer, block_size,
+                                               cache_dir=model_args.cache_dir, token=model_args.token)
+    if training_args.overwrite_output_dir:
+        check_not_inside(training_args.output_dir, [model_args.model_name_or_path, model_args.config_name,
+                                                    model_args.tokenizer_name, data_args.dataset_name,
+                                                    data_args.train_file, data_args.validation_file])
+    if training_args.should_save:
+        prepare_output_dir(training_args.output_dir, overwrite=training_args.overwrite_output_dir,
+                           resume=resume is not None)
+
+    if training_args.label_names is None:
+        # The blocks' targets are "labels"; the Trainer's guess from forward()'s signature also picks up
+        # Backpack's `label_smoothing` argument and would then lose the labels in evaluation.
+        training_args.label_names = ["labels"]
+    trainer = Trainer(
+        model=model, args=training_args, train_dataset=train_blocks, eval_dataset=eval_blocks,
+        processing_class=tokenizer, data_collator=default_data_collator, callbacks=callbacks,
+        compute_metrics=compute_metrics if training_args.do_eval else None,
+        preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size)
+        if training_args.do_eval else None,
+    )
+    metrics: dict[str, float] = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model()
+        metrics.update(result.metrics)
+        if data_args.max_train_samples is not None and hasattr(train_blocks, "__len__"):
+            metrics["train_samples"] = len(train_blocks)
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_state()
+    if training_args.do_eval:
+        eval_metrics = trainer.evaluate()
+        eval_metrics["perplexity"] = perplexity(eval_metrics["eval_loss"])
+        trainer.log_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    if training_args.should_save:
+        write_json_atomic(Path(training_args.output_dir) / METRICS_FILE, metrics)
+    return metrics

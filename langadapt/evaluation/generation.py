@@ -1,0 +1,82 @@
+"""Greedy generation with stop strings, batched, for any causal LM that returns a key/value cache.
+
+Our own small loop rather than `model.generate`: the Backpack is not a `GenerationMixin` model, and a
+loop over `model(...)` with `past_key_values` treats every LM the same. Prompts are left-padded with
+position ids from the attention mask; each row stops at its first stop string or EOS.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import LangAdaptError
+from .batching import pad_left, positions_from_mask
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """Text before the earliest stop string, and whether one was found."""
+    cut = min((text.find(stop) for stop in stops if stop and stop in text), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class GreedyGenerator:
+    def __init__(self, model, tokenizer, max_length: int, batch_size: int = 8, max_new_tokens: int = 64,
+                 stop: Sequence[str] = ("\n",), progress: bool = True):
+        if max_new_tokens < 1 or max_new_tokens >= max_length:
+            raise LangAdaptError(f"--max_new_tokens must be in [1, {max_length - 1}], got {max_new_tokens}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.max_prompt = max_length - max_new_tokens
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.stop = tuple(stop)
+        self.progress = progress
+        self.truncated = 0
+
+    @torch.inference_mode()
+    def generate(self, prompts: Sequence[Sequence[int]]) -> list[str]:
+        """One completion per prompt (token ids), cut before the first stop string."""
+        fitted = []
+        for prompt in prompts:
+            if len(prompt) > self.max_prompt:
+                self.truncated += 1
+                prompt = prompt[-self.max_prompt:]
+            fitted.append(list(prompt))
+        order = sorted(range(len(fitted)), key=lambda i: -len(fitted[i]))
+        outputs = [""] * len(fitted)
+        batches = [order[i: i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        for batch in tqdm(batches, desc="generating", disable=not self.progress, leave=False):
+            for i, text in zip(batch, self._generate_batch([fitted[i] for i in batch])):
+                outputs[i] = text
+        return outputs
+
+    def _generate_batch(self, prompts: list[list[int]]) -> list[str]:
+        device = next(self.model.parameters()).device
+        ids, mask = pad_left(prompts, self.pad_id, device)
+        positions = positions_from_mask(mask)
+        generated: list[list[int]] = [[] for _ in prompts]
+        texts = [""] * len(prompts)
+        done = [False] * len(prompts)
+        cache = None
+        for _ in range(self.max_new_tokens):
+            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                             use_cache=True)
+            cache = out.past_key_values
+            next_ids = out.logits[:, -1].argmax(-1)
+            for row, token in enumerate(next_ids.tolist()):
+                if done[row]:
+                    continue
+                if token == self.tokenizer.eos_token_id:
+                    done[row] = True
+                    continue
+                generated[row].append(token)
+                texts[row], done[row] = cut_at_stop(self.tokenizer.decode(generated[row]), self.stop)
+            if all(done):
+                break
+            ids = next_ids.unsqueeze(-1)
+            positions = positions[:, -1:] + 1
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        return texts

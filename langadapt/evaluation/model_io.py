@@ -1,0 +1,61 @@
+"""Load any causal LM for evaluation, with the dtype and device the user asked for."""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import torch
+
+from ..errors import LangAdaptError
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_dtype(fp16: bool, bf16: bool) -> Optional[torch.dtype]:
+    if fp16 and bf16:
+        raise LangAdaptError("--fp16 and --bf16 are exclusive; pass one of them")
+    return torch.float16 if fp16 else torch.bfloat16 if bf16 else None
+
+
+def resolve_device(device: Optional[str]) -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LangAdaptError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    return torch.device(device)
+
+
+def load_model_for_eval(model_path: str, device: Optional[str] = None, fp16: bool = False, bf16: bool = False):
+    """(model in eval mode on `device`, tokenizer) through the library loader (Backpack or any HF LM).
+
+    Half precision on CPU is slow and partly unsupported, so it is only applied on an accelerator.
+    """
+    from ..models import load_causal_lm, load_tokenizer
+
+    target = resolve_device(device)
+    dtype = resolve_dtype(fp16, bf16)
+    if dtype is not None and target.type == "cpu":
+        logger.warning("half precision requested on CPU: evaluating in float32 instead")
+        dtype = None
+    model = load_causal_lm(model_path, dtype=dtype, device=str(target))
+    model.eval()
+    return model, load_tokenizer(model_path)
+
+
+def context_length(model, tokenizer) -> int:
+    """The longest sequence the model accepts (positions table, else the tokenizer's limit)."""
+    config = model.config
+    for name in ("n_positions", "max_position_embeddings", "n_ctx", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 10**8 else 2048
+
+
+def prefix_token_id(tokenizer) -> int:
+    """Token that stands for "nothing before": BOS, else EOS (GPT-2's document separator)."""
+    token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if token is None:
+        raise LangAdaptError("the tokenizer has neither a BOS nor an EOS token to start an empty context")
+    return token

@@ -1,0 +1,82 @@
+"""Documents of a task: from the hub config, or from `--data_path` files in the hub dataset's format."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+from ...data import load_any_dataset, require_columns
+from ...errors import LangAdaptError
+from .base import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+
+def squad_file_documents(path: Path) -> Optional[list[dict]]:
+    """Rows of a SQuAD v1.1-style json (`{"data": [{"paragraphs": [...]}]}`), or None for other files."""
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None  # JSON lines and the like: the generic loader reads them
+    if not (isinstance(raw, dict) and isinstance(raw.get("data"), list)):
+        return None
+    rows = []
+    for article in raw["data"]:
+        for paragraph in article.get("paragraphs", []):
+            for qa in paragraph.get("qas", []):
+                answers = qa.get("answers", [])
+                rows.append({"id": qa.get("id", ""), "context": paragraph["context"], "question": qa["question"],
+                             "answers": {"text": [a["text"] for a in answers],
+                                         "answer_start": [a.get("answer_start", -1) for a in answers]}})
+    return rows
+
+
+def pick_local_split(data, split: str, source: str):
+    """The asked split of a local dataset; plain files (one "train" split) are taken as that split."""
+    from datasets import DatasetDict
+
+    if not isinstance(data, DatasetDict):
+        return data
+    if split in data:
+        return data[split]
+    if list(data.keys()) == ["train"]:  # plain files load as one split: they are the split asked for
+        return data["train"]
+    raise LangAdaptError(f"{source} has no split {split!r}; available: {', '.join(data.keys())}")
+
+
+def load_task_documents(spec: TaskSpec, lang: str, split: Optional[str] = None, data_path: Optional[str] = None,
+                        limit: Optional[int] = None) -> list[dict]:
+    split = split or spec.default_split
+    if data_path:
+        source = data_path
+        docs = squad_file_documents(Path(data_path).expanduser())
+        if docs is None:
+            dataset = pick_local_split(load_any_dataset(data_path), split, data_path)
+            require_columns(dataset, spec.columns, data_path)
+            docs = list(dataset)
+    else:
+        if split not in spec.splits:
+            raise LangAdaptError(f"--split {split}: {spec.name} has splits {', '.join(spec.splits)}")
+        source = f"{spec.hub_path} ({spec.config_for(lang)}, {split})"
+        dataset = load_any_dataset(spec.hub_path, spec.config_for(lang), split=split)
+        require_columns(dataset, spec.columns, source)
+        docs = list(dataset)
+    missing = [c for c in spec.columns if docs and c not in docs[0]]
+    if missing:
+        raise LangAdaptError(f"{source}: missing field(s) {', '.join(missing)}")
+    if spec.filter_column and docs and spec.filter_column in docs[0]:
+        wanted = spec.config_for(lang)
+        docs = [doc for doc in docs if doc[spec.filter_column] == wanted]
+        if not docs:
+            raise LangAdaptError(f"{source}: no rows with {spec.filter_column} == {wanted!r}")
+    if not docs:
+        raise LangAdaptError(f"{source}: the dataset is empty")
+    if limit is not None:
+        if limit < 1:
+            raise LangAdaptError(f"--limit must be >= 1, got {limit}")
+        docs = docs[:limit]
+    logger.info("%s: %d documents from %s", spec.name, len(docs), source)
+    return docs

@@ -1,0 +1,25 @@
+"""Tatoeba (Helsinki-NLP/tatoeba_mt, eng-xxx): sentence retrieval between English and a language."""
+from __future__ import annotations
+
+from ...errors import LangAdaptError
+from ...languages import get_language
+from .base import TaskSpec
+
+
+def _check_lang(code: str) -> str:
+    try:
+        return get_language(code).iso3
+    except LangAdaptError as err:
+        raise LangAdaptError(f"--lang {code}: tatoeba_retrieval needs a language paired with English ({err})") \
+            from err
+
+
+def build(doc: dict, lang: str, prompt_format: str, template) -> tuple[str, str]:
+    return doc["sourceString"], doc["targetString"]
+
+
+TASK = TaskSpec(
+    name="tatoeba_retrieval", kind="retrieval", hub_path="Helsinki-NLP/tatoeba_mt",
+    columns=("sourceString", "targetString"), splits=("test", "validation"), default_split="test",
+    supported="any language of langadapt/languages.py paired with English", check_lang=_check_lang,
+    config_for=lambda lang: f"eng-{lang}", build=build)

@@ -1,0 +1,56 @@
+"""FLORES-200 perplexity of a causal LM, with bits per byte and per character."""
+from __future__ import annotations
+
+import argparse
+
+from langadapt.cli import run_cli, setup_logging
+from langadapt.errors import LangAdaptError
+from langadapt.evaluation.flores import SPLITS, load_flores_sentences
+from langadapt.evaluation.model_io import context_length, load_model_for_eval, prefix_token_id
+from langadapt.evaluation.perplexity import corpus_perplexity
+from langadapt.evaluation.reporting import summary_line, write_results
+from langadapt.languages import flores_tag
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model_path", required=True, help="hub id or local folder of the model")
+    p.add_argument("--lang", required=True, help="FLORES tag (swh_Latn) or a 2/3-letter code")
+    p.add_argument("--split", choices=SPLITS, default="devtest", help="FLORES split")
+    p.add_argument("--dataset", default="facebook/flores",
+                   help="facebook/flores, openlanguagedata/flores_plus, or a local flores200_dataset folder "
+                        "({split}/{lang}.{split}) or saved dataset/parquet")
+    p.add_argument("--batch_size", type=int, default=64, help="sentences per forward pass")
+    p.add_argument("--max_length", type=int, default=256, help="tokens kept per sentence (longer ones are cut)")
+    p.add_argument("--device", default=None, help="cuda, cpu (default: cuda when available)")
+    p.add_argument("--fp16", action="store_true", help="evaluate in float16 (on GPU)")
+    p.add_argument("--bf16", action="store_true", help="evaluate in bfloat16 (on GPU)")
+    p.add_argument("--prefix_token", action="store_true",
+                   help="prepend BOS/EOS so every sentence token is predicted (default: the first token is "
+                        "context only, as in the original)")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N sentences")
+    p.add_argument("--output_file", default=None, help="results JSON")
+    p.add_argument("--log_level", default="INFO")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.log_level)
+    if args.batch_size < 1 or args.max_length < 2:
+        raise LangAdaptError("--batch_size must be >= 1 and --max_length >= 2")
+    sentences = load_flores_sentences(args.dataset, args.lang, args.split, args.limit)
+    model, tokenizer = load_model_for_eval(args.model_path, args.device, args.fp16, args.bf16)
+    max_length = min(args.max_length, context_length(model, tokenizer))
+    prefix = prefix_token_id(tokenizer) if args.prefix_token else None
+    result = corpus_perplexity(model, tokenizer, sentences, max_length, args.batch_size, prefix)
+    results = {"task": "flores_ppl", "lang": flores_tag(args.lang), "split": args.split, "dataset": args.dataset,
+               "model_path": args.model_path, "max_length": max_length, "prefix_token": args.prefix_token,
+               **result.as_dict()}
+    write_results(results, args.output_file)
+    print(summary_line(results))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

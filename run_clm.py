@@ -20,6 +20,8 @@ from langadapt.clm import parse_clm_arguments, train_clm
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     model_args, data_args, training_args = parse_clm_arguments(argv)
+    if training_args.should_log:
+        transformers.utils.logging.set_verbosity_info()  # as transformers' run_clm: the main process says what it does
     level = training_args.get_process_log_level()
     setup_logging(level)
     transformers.utils.logging.set_verbosity(level)

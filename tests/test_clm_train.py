@@ -1,0 +1,194 @@
+"""run_clm end to end on a tiny Backpack: learning, freezing, exact resume, and bad input refused early."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+import run_clm
+from langadapt.clm import parse_clm_arguments, train_clm
+from langadapt.cli import run_cli
+from langadapt.errors import LangAdaptError
+
+DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
+TRAIN, VALID = str(DATA / "english_train.txt"), str(DATA / "english_valid.txt")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine run an order of magnitude faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def clm_args(model, out, *extra):
+    return ["--model_name_or_path", str(model), "--train_file", TRAIN, "--validation_file", VALID,
+            "--output_dir", str(out), "--block_size", "32", "--per_device_train_batch_size", "4",
+            "--per_device_eval_batch_size", "8", "--max_eval_samples", "16", "--report_to", "none",
+            "--learning_rate", "3e-3", "--seed", "7", "--disable_tqdm", "true", "--dataloader_pin_memory", "false",
+            *extra]
+
+
+def weights(folder):
+    return load_file(str(Path(folder) / "model.safetensors"))
+
+
+def test_training_lowers_eval_loss_and_writes_model_tokenizer_and_metrics(tiny_backpack_dir, tmp_path):
+    before = run_clm.main(clm_args(tiny_backpack_dir, tmp_path / "eval0", "--do_eval")) == 0 and \
+        json.loads((tmp_path / "eval0" / "all_results.json").read_text())
+    out = tmp_path / "run"
+    assert run_clm.main(clm_args(tiny_backpack_dir, out, "--do_train", "--do_eval", "--max_steps", "30",
+                                 "--save_steps", "15", "--logging_steps", "10")) == 0
+    after = json.loads((out / "all_results.json").read_text())
+    assert after["eval_loss"] < before["eval_loss"] - 0.5
+    assert after["perplexity"] == pytest.approx(torch.tensor(after["eval_loss"]).exp().item(), rel=1e-5)
+    assert after["eval_token_accuracy"] > before["eval_token_accuracy"]
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert json.loads((out / "config.json").read_text())["model_type"] == "backpack-gpt2"
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-15", "checkpoint-30"]
+
+
+def test_freeze_weights_trains_only_the_head(tiny_backpack_dir, tmp_path):
+    out = tmp_path / "frozen"
+    assert run_clm.main(clm_args(tiny_backpack_dir, out, "--do_train", "--max_steps", "4",
+                                 "--freeze_weights", "--save_strategy", "no")) == 0
+    start, end = weights(tiny_backpack_dir), weights(out)
+    head = "backpack.gpt2_model.wte.weight"  # the head is tied to the word embedding (as in the original)
+    assert set(start) == set(end)
+    assert not torch.equal(start[head], end[head])
+    changed = [name for name in start if name != head and not torch.equal(start[name], end[name])]
+    assert changed == []
+
+
+class StopAt(TrainerCallback):
+    """Stands in for a preemption: the run stops right after the checkpoint at `step`."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+        return control
+
+
+def test_interrupted_run_resumed_from_latest_checkpoint_matches_uninterrupted(tiny_backpack_dir, tmp_path):
+    # 24 blocks / (2 x 2 accumulation) = 6 steps an epoch: the resume lands mid-epoch, the run crosses one.
+    common = ["--do_train", "--max_steps", "9", "--save_steps", "4", "--max_train_samples", "24",
+              "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--warmup_ratio", "0.2"]
+    whole = tmp_path / "whole"
+    assert run_clm.main(clm_args(tiny_backpack_dir, whole, *common)) == 0
+
+    cut = tmp_path / "cut"
+    train_clm(*parse_clm_arguments(clm_args(tiny_backpack_dir, cut, *common)), callbacks=[StopAt(4)])
+    assert [p.name for p in cut.glob("checkpoint-*")] == ["checkpoint-4"]
+    assert not all(torch.equal(a, b) for a, b in zip(weights(cut).values(), weights(whole).values()))
+    assert run_clm.main(clm_args(tiny_backpack_dir, cut, *common, "--resume_from_checkpoint")) == 0
+
+    expected, resumed = weights(whole), weights(cut)
+    assert set(expected) == set(resumed)
+    assert all(torch.equal(expected[name], resumed[name]) for name in expected)
+
+
+def test_rerun_into_the_same_output_dir_continues_from_its_checkpoint(tiny_backpack_dir, tmp_path, caplog):
+    out = tmp_path / "requeued"
+    common = ["--do_train", "--max_steps", "4", "--save_steps", "2"]
+    train_clm(*parse_clm_arguments(clm_args(tiny_backpack_dir, out, *common)), callbacks=[StopAt(2)])
+    with caplog.at_level("INFO", logger="langadapt"):
+        train_clm(*parse_clm_arguments(clm_args(tiny_backpack_dir, out, *common)))
+    assert "resuming from it" in caplog.text
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+def test_streaming_with_held_out_validation(tiny_backpack_dir, tmp_path):
+    out = tmp_path / "stream"
+    metrics = train_clm(*parse_clm_arguments(
+        ["--model_name_or_path", tiny_backpack_dir, "--dataset_name", TRAIN, "--streaming", "--do_train",
+         "--do_eval", "--max_steps", "3", "--max_eval_samples", "4", "--block_size", "32", "--output_dir", str(out),
+         "--report_to", "none", "--per_device_train_batch_size", "2", "--dataloader_pin_memory", "false"]))
+    assert metrics["train_runtime"] > 0 and metrics["eval_loss"] > 0
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
+
+
+def test_any_causal_lm_trains(tiny_gpt2_dir, tmp_path):
+    out = tmp_path / "gpt2"
+    assert run_clm.main(clm_args(tiny_gpt2_dir, out, "--do_train", "--max_steps", "2", "--save_strategy", "no",
+                                 "--attn_implementation", "eager")) == 0
+    assert json.loads((out / "config.json").read_text())["model_type"] == "gpt2"
+
+
+# ------------------------------------------------------------------------------------------- bad input
+def write_config_folder(folder, config, tokenizer):
+    folder.mkdir()
+    config.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def jsonl_without_text(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(json.dumps({"body": f"sentence number {i} is here", "title": f"t{i}"})
+                              for i in range(20)) + "\n")
+    return str(path)
+
+
+def refused(argv):
+    with pytest.raises(LangAdaptError) as info:
+        train_clm(*parse_clm_arguments(argv))
+    return str(info.value)
+
+
+def test_missing_file_and_unknown_dataset(tiny_backpack_dir, tmp_path):
+    out = tmp_path / "out"
+    assert "does not exist" in refused(clm_args(tiny_backpack_dir, out, "--do_train", "--train_file",
+                                                str(tmp_path / "missing.txt")))
+    assert "no-such-org/no-such-dataset" in refused(
+        ["--model_name_or_path", tiny_backpack_dir, "--dataset_name", "no-such-org/no-such-dataset", "--do_train",
+         "--output_dir", str(out)])
+    assert not out.exists()
+
+
+def test_text_column_errors_name_the_columns(tiny_backpack_dir, tmp_path, jsonl_without_text):
+    base = ["--model_name_or_path", tiny_backpack_dir, "--train_file", jsonl_without_text, "--do_train",
+            "--output_dir", str(tmp_path / "out")]
+    message = refused(base + ["--text_column_name", "content"])
+    assert "'content'" in message and "body, title" in message
+    assert "body, title" in refused(base)
+    assert not (tmp_path / "out").exists()
+
+
+def test_block_size_beyond_model_positions(tiny_backpack_dir, tmp_path):
+    message = refused(clm_args(tiny_backpack_dir, tmp_path / "out", "--do_train", "--block_size", "256"))
+    assert "--block_size 256" in message and "128 positions" in message
+
+
+def test_tokenizer_larger_than_embeddings(tiny_tokenizer, tmp_path):
+    from langadapt.toy_models import tiny_backpack_config
+
+    config_dir = write_config_folder(tmp_path / "small-vocab", tiny_backpack_config(vocab_size=100), tiny_tokenizer)
+    message = refused(clm_args(config_dir, tmp_path / "out", "--do_train"))
+    assert f"{len(tiny_tokenizer)} tokens" in message and "embeds only 100" in message
+
+
+def test_output_dir_guards(tiny_backpack_dir, tmp_path):
+    out = tmp_path / "used"
+    out.mkdir()
+    (out / "notes.txt").write_text("an earlier run's file")
+    assert "--overwrite_output_dir" in refused(clm_args(tiny_backpack_dir, out, "--do_train"))
+    assert "no complete checkpoint" in refused(clm_args(tiny_backpack_dir, out, "--do_train",
+                                                        "--resume_from_checkpoint"))
+    assert (out / "notes.txt").is_file()
+
+
+def test_cli_reports_one_line_and_exit_status_2(tiny_backpack_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(run_clm.main, clm_args(tiny_backpack_dir, tmp_path / "out", "--do_train", "--block_size", "999"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: --block_size 999")

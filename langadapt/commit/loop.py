@@ -42,7 +42,9 @@ def _accelerator(args: argparse.Namespace):
     from accelerate import Accelerator
 
     precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
-    return Accelerator(mixed_precision=precision)
+    # Accelerate treats a torchrun launch as data-parallel on CPUs (gloo) only when told it runs on CPU.
+    on_cpu = not torch.cuda.is_available() and not (hasattr(torch, "xpu") and torch.xpu.is_available())
+    return Accelerator(mixed_precision=precision, cpu=on_cpu)
 
 
 def _resume_checkpoint(args: argparse.Namespace, manager: CheckpointManager) -> Optional[Path]:

@@ -1,0 +1,138 @@
+"""Code-mixing as REFERENCE.md section 3 specifies it: dictionaries, word-level mixing, Alpaca templates."""
+import random
+from collections import Counter
+
+import pytest
+
+from langadapt.codemix import (ALPACA_PROMPT_INPUT, ALPACA_PROMPT_NO_INPUT, CodeMixer, MuseDictionary,
+                               alpaca_prompt_and_response, dictionary_direction, example_rng,
+                               load_muse_dictionary)
+from langadapt.errors import LangAdaptError
+
+
+def mixer_of(table, ratio):
+    return CodeMixer(MuseDictionary({k: tuple(v) for k, v in table.items()}, "test"), ratio)
+
+
+def test_muse_file_tab_space_comments_and_multiple_translations(tmp_path):
+    path = tmp_path / "en-hi.txt"
+    path.write_text("# comment\n\nhouse\tघर\nhouse मकान\nhouse\tघर\nwater पानी\n", encoding="utf-8")
+    dictionary = load_muse_dictionary(path)
+    assert dictionary.translations == {"house": ("घर", "मकान"), "water": ("पानी",)}
+    assert (dictionary.source_lang, dictionary.target_lang) == ("en", "hi")
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    path = tmp_path / "en-hi.txt"
+    path.write_text("house\tघर\nthree words here\n", encoding="utf-8")
+    with pytest.raises(LangAdaptError, match=r"en-hi.txt:2"):
+        load_muse_dictionary(path)
+
+
+def test_missing_dictionary_says_how_to_fetch(tmp_path):
+    with pytest.raises(LangAdaptError, match=r"fetch_muse.py en-th"):
+        load_muse_dictionary(tmp_path / "en-th.txt")
+
+
+def test_direction_from_file_name():
+    assert dictionary_direction("dicts/hi-en.txt") == ("hi", "en")
+    assert dictionary_direction("dicts/en-el.0-5000.txt") == ("en", "el")
+    assert dictionary_direction("my_lexicon.txt") == (None, None)
+
+
+def test_punctuation_stripped_and_reattached_spacing_kept():
+    mixer = mixer_of({"Hello": ["Namaste"], "world": ["duniya"], "tea": ["chai"]}, 1.0)
+    text = "\"Hello,  world!\" (tea) tea\nHello"
+    # splitting is on spaces only: "tea\nHello" is one word whose core is not in the dictionary
+    assert mixer.mix(text, random.Random(0)) == "\"Namaste,  duniya!\" (chai) tea\nHello"
+
+
+def test_lookup_is_case_sensitive():
+    mixer = mixer_of({"house": ["ghar"]}, 1.0)
+    assert mixer.mix("House house HOUSE", random.Random(0)) == "House ghar HOUSE"
+
+
+def test_ratio_zero_and_one():
+    table = {"a": ["x"], "b": ["y"]}
+    assert mixer_of(table, 0.0).mix("a b c a", random.Random(1)) == "a b c a"
+    assert mixer_of(table, 1.0).mix("a b c a", random.Random(1)) == "x y c x"
+
+
+def test_ratio_outside_unit_interval_is_refused():
+    with pytest.raises(LangAdaptError, match="codemix_ratio"):
+        mixer_of({"a": ["x"]}, 1.5)
+
+
+def test_translations_chosen_uniformly():
+    mixer = mixer_of({"go": ["one", "two", "three"]}, 1.0)
+    counts = Counter(mixer.mix(" ".join(["go"] * 3000), random.Random(7)).split(" "))
+    assert set(counts) == {"one", "two", "three"}
+    assert all(800 < n < 1200 for n in counts.values())
+
+
+def test_replacement_rate_matches_ratio_times_coverage():
+    vocabulary = [f"w{i}" for i in range(200)]
+    table = {word: [word.upper()] for word in vocabulary[:80]}  # 40% of the vocabulary
+    rng = random.Random(3)
+    words = [rng.choice(vocabulary) + rng.choice(["", "", ",", "."]) for _ in range(10_000)]
+    mixer = mixer_of(table, 0.6)
+    mixed = mixer.mix(" ".join(words), random.Random(11)).split(" ")
+    replaced = sum(a != b for a, b in zip(words, mixed))
+    assert mixer.stats.words == 10_000 and mixer.stats.replaced == replaced
+    expected = 0.6 * mixer.stats.coverage
+    assert abs(replaced / 10_000 - expected) < 0.02
+    assert 0.35 < mixer.stats.coverage < 0.45
+
+
+def test_draws_repeat_per_example_and_change_per_epoch():
+    mixer = mixer_of({f"w{i}": [f"W{i}"] for i in range(50)}, 0.5)
+    text = " ".join(f"w{i}" for i in range(50))
+    first = mixer.mix(text, example_rng(0, epoch=0, index=5))
+    assert mixer.mix(text, example_rng(0, epoch=0, index=5)) == first
+    assert mixer.mix(text, example_rng(0, epoch=1, index=5)) != first
+    assert mixer.mix(text, example_rng(0, epoch=0, index=6)) != first
+
+
+TEMPLATE_TABLE = {"Below": ["नीचे"], "instruction": ["निर्देश"], "task.": ["काम"], "task": ["काम"],
+                  "Response:": ["जवाब"], "Response": ["जवाब"], "Write": ["लिखो"], "water": ["पानी"],
+                  "Drink": ["पियो"]}
+
+
+def test_template_untouched_when_blocked():
+    record = {"instruction": "Drink water", "input": "", "output": "Drink water"}
+    prompt, response = alpaca_prompt_and_response(record, mixer_of(TEMPLATE_TABLE, 1.0), random.Random(0), True)
+    assert prompt == ALPACA_PROMPT_NO_INPUT.format(instruction="पियो पानी")
+    assert response == "पियो पानी"
+
+
+def test_template_mixed_when_not_blocked():
+    record = {"instruction": "Drink water", "input": "a glass", "output": "Drink water"}
+    prompt, response = alpaca_prompt_and_response(record, mixer_of(TEMPLATE_TABLE, 1.0), random.Random(0), False)
+    assert prompt.startswith("नीचे is an निर्देश that describes a काम")
+    # "Instruction:\nDrink" is one space-separated word, so only "water" of the instruction is mixed
+    assert "\nDrink पानी\n" in prompt and "Below" not in prompt and "### जवाब" in prompt
+    assert response == "पियो पानी"
+
+
+def test_unmixed_prompt_uses_the_input_template():
+    record = {"instruction": "Add", "input": "2 and 3", "output": "5"}
+    prompt, response = alpaca_prompt_and_response(record, None, None, True)
+    assert prompt == ALPACA_PROMPT_INPUT.format(instruction="Add", input="2 and 3") and response == "5"
+
+
+def test_alpaca_record_without_output_is_refused():
+    with pytest.raises(LangAdaptError, match="instruction.*output"):
+        alpaca_prompt_and_response({"instruction": "x"}, None, None, True)
+
+
+def test_bundled_sample_dictionaries_load_and_cover_the_bundled_data():
+    import json
+
+    en_hi = CodeMixer(load_muse_dictionary("dicts/en-hi.txt"), 1.0)
+    for record in json.load(open("examples/data/alpaca_sample.json", encoding="utf-8")):
+        en_hi.mix(record["output"], random.Random(0))
+    hi_en = CodeMixer(load_muse_dictionary("dicts/hi-en.txt"), 1.0)
+    for line in open("examples/data/hi_text_sample.jsonl", encoding="utf-8"):
+        hi_en.mix(json.loads(line)["text"], random.Random(0))
+    assert en_hi.stats.coverage > 0.15 and hi_en.stats.coverage > 0.15
+    assert len(load_muse_dictionary("dicts/en-el.txt")) and len(load_muse_dictionary("dicts/el-en.txt"))

@@ -1,0 +1,119 @@
+"""commit_train.py end to end on a tiny Llama: both seed commands, exact resume, bad input, torchrun."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from safetensors.torch import load_file
+
+from commit_train import main
+from langadapt.cli import run_cli
+from langadapt.commit.data import ExampleEncoder, PackedStream
+from langadapt.commit.optim import masked_row_mean_loss
+from test_commit_args import align_command, commit_command
+
+ROOT = Path(__file__).resolve().parents[1]
+ALPACA = str(ROOT / "examples/data/alpaca_sample.json")
+HINDI = str(ROOT / "examples/data/hi_text_sample.jsonl")
+DICTS = str(ROOT / "dicts")
+SMALL = dict(total_steps=16, seq_length=64, batch_size=4)
+FAST = ["--optimizer.adamw_optimizer.lr=3e-3", "--optimizer.adamw_optimizer.lr_warmup_steps=2"]
+
+
+def held_out_loss(model_dir, mode, data_file):
+    """Masked loss of a model on the first rows of the unmixed data, in eval mode (no dropout, no FCM)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    records = json.load(open(data_file)) if data_file.endswith(".json") else \
+        [json.loads(line) for line in open(data_file, encoding="utf-8")]
+    stream = PackedStream(Dataset.from_list(records), ExampleEncoder(tokenizer, mode), 64, shuffle=False)
+    rows = stream.next_rows(8)
+    with torch.no_grad():
+        logits = model(rows["input_ids"]).logits
+    return masked_row_mean_loss(logits, rows["targets"], rows["loss_mask"]).item()
+
+
+@pytest.mark.slow
+def test_seed_commands_train_both_stages_and_loss_falls(tiny_llama_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    aligned, tuned = str(tmp_path / "aligned"), str(tmp_path / "commit")
+    main(align_command(model=tiny_llama_dir, out=aligned, data=HINDI, dicts=DICTS, **SMALL) + FAST)
+    main(commit_command(model=aligned, out=tuned, data=ALPACA, dicts=DICTS, **SMALL) + FAST)
+    assert held_out_loss(aligned, "text", HINDI) < held_out_loss(tiny_llama_dir, "text", HINDI) - 0.3
+    assert held_out_loss(tuned, "alpaca", ALPACA) < held_out_loss(aligned, "alpaca", ALPACA) - 0.3
+    results = json.loads((tmp_path / "commit" / "train_results.json").read_text())
+    assert results["step"] == 16 and 0 < results["codemix"]["replaced"] < results["codemix"]["in_dictionary"]
+    assert (tmp_path / "commit" / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "commit" / "config.json").read_text())["attention_dropout"] == 0.0
+
+
+def run_small(model, out, *extra):
+    main(["--model_name_or_path", model, "--dataset_name", ALPACA, "--codemix_dict_path", f"{DICTS}/en-hi.txt",
+          "--seq_length", "32", "--batch_size", "2", "--total_steps", "8", "--lr", "3e-3", "--warmup_steps", "2",
+          "--lr_decay_steps", "8", "--save_steps", "4", "--log_steps", "1", "--output_dir", out, *extra])
+
+
+@pytest.mark.slow
+def test_kill_and_resume_is_bit_identical(tiny_llama_dir, tmp_path):
+    full = tmp_path / "full"
+    run_small(tiny_llama_dir, str(full))
+    resumed = tmp_path / "resumed"
+    shutil.copytree(full, resumed)
+    # what a job killed right after its step-4 checkpoint leaves behind
+    shutil.rmtree(resumed / "checkpoints" / "step-000000000008")
+    for name in ("model.safetensors", "config.json", "train_results.json"):
+        (resumed / name).unlink()
+    run_small(tiny_llama_dir, str(resumed), "--resume_from_checkpoint")
+    want, got = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+    log = lambda path: [{k: v for k, v in json.loads(line).items() if k != "tokens_per_second"}
+                        for line in (path / "train_log.jsonl").read_text().splitlines()]
+    assert log(full) == log(resumed) and [r["step"] for r in log(resumed)] == list(range(1, 9))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seq_length", "4096"], "exceeds the model's context"),
+    (["--codemix_dict_path", "nowhere/en-th.txt"], "fetch_muse.py en-th"),
+])
+def test_bad_input_exits_2_with_one_line(tiny_llama_dir, tmp_path, capsys, extra, message):
+    argv = ["--model_name_or_path", tiny_llama_dir, "--dataset_name", ALPACA, "--output_dir", str(tmp_path / "o"),
+            "--total_steps", "1", "--seq_length", "32", "--batch_size", "1"] + extra
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error:") and message in error
+    assert not (tmp_path / "o" / "config.json").exists()
+
+
+def test_alpaca_data_without_output_column_is_refused(tiny_llama_dir, tmp_path, capsys):
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"instruction": "x", "response": "y"}\n')
+    with pytest.raises(SystemExit):
+        run_cli(main, ["--model_name_or_path", tiny_llama_dir, "--dataset_name", str(data), "--output_dir",
+                       str(tmp_path / "o"), "--seq_length", "32"])
+    assert "missing column(s) output" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_on_cpu(tiny_llama_dir, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               str(ROOT / "commit_train.py"), "--model_name_or_path", tiny_llama_dir, "--dataset_name", ALPACA,
+               "--codemix_dict_path", f"{DICTS}/en-hi.txt", "--seq_length", "32", "--batch_size", "4",
+               "--total_steps", "3", "--save_steps", "3", "--output_dir", str(out)]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(out / "checkpoints" / "step-000000000003" / "training_state.pt", weights_only=True)
+    assert state["run"]["world_size"] == 2 and len(state["ranks"]) == 2
+    positions = [rank["data"]["tokens"].tolist() for rank in state["ranks"]]
+    assert positions[0] != positions[1]  # each process packs its own shard
+    assert (out / "model.safetensors").is_file()

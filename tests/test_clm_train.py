@@ -192,3 +192,57 @@ def test_cli_reports_one_line_and_exit_status_2(tiny_backpack_dir, tmp_path, cap
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: --block_size 999")
+
+
+SEED_COMMAND = """
+python run_clm.py \
+	--model_name_or_path <your_model_config> \
+	--config_name <your_model_config> \
+	--tokenizer_name <your_model_config> \
+	--dataset_name Skylion007/openwebtext \
+	--per_device_train_batch_size 64 \
+	--per_device_eval_batch_size 64 \
+	--bf16 \
+	--gradient_accumulation_steps 32 \
+	--warmup_ratio 0.1 \
+	--weight_decay 0.01 \
+	--do_train --do_eval \
+	--output_dir <output> \
+	--max_steps 300000 \
+	--block_size 512 \
+	--report_to wandb \
+	--run_name <runname> \
+	--logging_steps 32 \
+	--save_steps 512 \
+	--save_total_limit 5
+"""
+
+
+def test_seed_command_with_local_paths_pretrains_from_a_config_folder(tiny_tokenizer, tmp_path, monkeypatch, caplog):
+    """The README's command as pasted; only paths and the sizes a CPU test can afford are substituted."""
+    from datasets import DatasetDict, load_dataset
+
+    from langadapt.toy_models import tiny_backpack_config
+
+    config_dir = write_config_folder(tmp_path / "backpack-config", tiny_backpack_config(len(tiny_tokenizer),
+                                                                                          n_positions=512),
+                                     tiny_tokenizer)
+    data_dir = tmp_path / "owt-sample"
+    DatasetDict(load_dataset("text", data_files={"train": TRAIN, "validation": VALID})).save_to_disk(str(data_dir))
+    substitutions = {"<your_model_config>": config_dir, "Skylion007/openwebtext": str(data_dir),
+                     "<output>": str(tmp_path / "out"), "<runname>": "seed-test",
+                     "batch_size 64": "batch_size 2", "accumulation_steps 32": "accumulation_steps 2",
+                     "max_steps 300000": "max_steps 3", "logging_steps 32": "logging_steps 1",
+                     "save_steps 512": "save_steps 2"}
+    command = SEED_COMMAND
+    for placeholder, value in substitutions.items():
+        command = command.replace(placeholder, value)
+    argv = command.replace("\\", " ").split()[2:]
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    with caplog.at_level("INFO", logger="langadapt"):
+        metrics = train_clm(*parse_clm_arguments(argv))
+    assert "initialised a new BackpackGPT2LMHeadModel from its config" in caplog.text
+    out = tmp_path / "out"
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
+    assert (out / "model.safetensors").is_file() and (out / "checkpoint-2").is_dir()
+    assert metrics["eval_loss"] > 0 and "perplexity" in metrics and "eval_token_accuracy" in metrics

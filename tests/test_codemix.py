@@ -35,7 +35,7 @@ def test_missing_dictionary_says_how_to_fetch(tmp_path):
 
 
 def test_direction_from_file_name():
-    assert dictionary_direction("dicts/hi-en.txt") == ("hi", "en")
+    assert dictionary_direction("dicts/sample/hi-en.txt") == ("hi", "en")
     assert dictionary_direction("dicts/en-el.0-5000.txt") == ("en", "el")
     assert dictionary_direction("my_lexicon.txt") == (None, None)
 
@@ -128,11 +128,11 @@ def test_alpaca_record_without_output_is_refused():
 def test_bundled_sample_dictionaries_load_and_cover_the_bundled_data():
     import json
 
-    en_hi = CodeMixer(load_muse_dictionary("dicts/en-hi.txt"), 1.0)
+    en_hi = CodeMixer(load_muse_dictionary("dicts/sample/en-hi.txt"), 1.0)
     for record in json.load(open("examples/data/alpaca_sample.json", encoding="utf-8")):
         en_hi.mix(record["output"], random.Random(0))
-    hi_en = CodeMixer(load_muse_dictionary("dicts/hi-en.txt"), 1.0)
+    hi_en = CodeMixer(load_muse_dictionary("dicts/sample/hi-en.txt"), 1.0)
     for line in open("examples/data/hi_text_sample.jsonl", encoding="utf-8"):
         hi_en.mix(json.loads(line)["text"], random.Random(0))
     assert en_hi.stats.coverage > 0.15 and hi_en.stats.coverage > 0.15
-    assert len(load_muse_dictionary("dicts/en-el.txt")) and len(load_muse_dictionary("dicts/el-en.txt"))
+    assert len(load_muse_dictionary("dicts/sample/en-el.txt")) and len(load_muse_dictionary("dicts/sample/el-en.txt"))

@@ -20,7 +20,7 @@ from test_commit_args import align_command, commit_command
 ROOT = Path(__file__).resolve().parents[1]
 ALPACA = str(ROOT / "examples/data/alpaca_sample.json")
 HINDI = str(ROOT / "examples/data/hi_text_sample.jsonl")
-DICTS = str(ROOT / "dicts")
+DICTS = str(ROOT / "dicts" / "sample")
 SMALL = dict(total_steps=16, seq_length=64, batch_size=4)
 FAST = ["--optimizer.adamw_optimizer.lr=3e-3", "--optimizer.adamw_optimizer.lr_warmup_steps=2"]
 

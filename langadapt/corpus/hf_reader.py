@@ -1,0 +1,129 @@
+"""Stream sentence pairs from a Hugging Face parallel dataset (hub id or local path).
+
+Hub parallel sets name their pair configs inconsistently (`eng_Latn-swh_Latn`, `eng-swh`, `en-sw`) and
+key the `translation` dict by 3-letter, script-tagged or 2-letter codes, so configs are tried in a fixed
+order and each language is looked up under all its spellings. A local path has no configs: it is loaded
+as it is.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from itertools import islice
+from typing import Iterator, Optional
+
+from ..data import load_any_dataset, looks_local
+from ..errors import LangAdaptError
+from ..languages import get_language
+from .opus_reader import CorpusUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+def _script(code: str) -> str:
+    return get_language(code).flores.split("_")[1]
+
+
+def candidate_configs(src: str, tgt: str) -> list[Optional[str]]:
+    """Config names to try, in order, ending with None (the dataset's default config).
+
+    `_Latn` in the usual patterns becomes each language's own script tag (`hin_Deva`), which is what
+    FLORES-style configs use for non-Latin languages.
+    """
+    s, t = get_language(src), get_language(tgt)
+    ss, ts = f"{s.iso3}_{_script(src)}", f"{t.iso3}_{_script(tgt)}"
+    names = [f"{ss}-{ts}", f"{s.iso3}-{t.iso3}", f"{ss}-{t.iso3}", f"{s.iso3}-{ts}", f"{s.iso1}-{t.iso1}",
+             f"{s.iso1}_{_script(src)}-{t.iso1}_{_script(tgt)}"]
+    return list(dict.fromkeys(names)) + [None]
+
+
+def translation_keys(code: str) -> list[str]:
+    """Keys a `translation` dict may use for this language, most specific first."""
+    lang = get_language(code)
+    script = _script(code)
+    return list(dict.fromkeys([lang.iso3, lang.flores, f"{lang.iso3}_{script}", lang.flores_plus, lang.iso1,
+                               f"{lang.iso1}_{script}"]))
+
+
+def alias_for(dataset: str) -> str:
+    """A file-name-safe corpus name: hf__<hub id>, or hf__<folder name>-<path hash> for a local path."""
+    if looks_local(dataset):
+        path = os.path.abspath(os.path.expanduser(dataset))
+        digest = hashlib.sha1(path.encode("utf-8")).hexdigest()[:8]
+        return f"hf__{_safe(os.path.basename(path.rstrip(os.sep)))}-{digest}"
+    return f"hf__{_safe(dataset.strip('/'))}"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+@dataclass(frozen=True)
+class HFSource:
+    dataset: str
+    src: str  # any code languages.py knows
+    tgt: str
+    split: str = "train"
+    timeout_sec: int = 3600
+
+    def _load(self):
+        """(dataset, config) for the first config that loads; local paths load once, without config."""
+        if looks_local(self.dataset):
+            return load_any_dataset(self.dataset, split=self.split, streaming=True), None
+        errors = []
+        for config in candidate_configs(self.src, self.tgt):
+            try:
+                data = load_any_dataset(self.dataset, config_name=config, split=self.split, streaming=True,
+                                        storage_options=_timeout_options(self.timeout_sec))
+            except LangAdaptError as err:
+                errors.append(str(err))
+                logger.debug("[HF] %s config %s: %s", self.dataset, config, err)
+                continue
+            logger.info("[HF] %s: loaded config %s, split %s", self.dataset, config or "(default)", self.split)
+            return data, config
+        raise CorpusUnavailable(f"no config of {self.dataset} loads for {self.src}-{self.tgt} "
+                                f"(tried {', '.join(c or 'default' for c in candidate_configs(self.src, self.tgt))})"
+                                f"; last error: {errors[-1][:300]}")
+
+    def pairs(self, maximum: int = 0) -> Iterator[tuple[str, str]]:
+        data, _ = self._load()
+        if "translation" not in (data.column_names or ["translation"]):
+            raise CorpusUnavailable(f"{self.dataset} has no `translation` column "
+                                    f"(columns: {', '.join(data.column_names)})")
+        src_keys, tgt_keys = translation_keys(self.src), translation_keys(self.tgt)
+
+        def extract() -> Iterator[tuple[str, str]]:
+            seen = found = 0
+            for example in data:
+                seen += 1
+                translation = example.get("translation")
+                src = _first_text(translation, src_keys) if isinstance(translation, dict) else None
+                tgt = _first_text(translation, tgt_keys) if isinstance(translation, dict) else None
+                if src and tgt:
+                    found += 1
+                    yield src, tgt
+            if seen and not found:
+                raise CorpusUnavailable(f"{self.dataset}: no `translation` holds both {self.src} (keys "
+                                        f"{', '.join(src_keys)}) and {self.tgt} (keys {', '.join(tgt_keys)})")
+
+        yield from islice(extract(), maximum or None)
+
+
+def _first_text(translation: dict, keys: list[str]) -> Optional[str]:
+    for key in keys:
+        value = translation.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _timeout_options(timeout_sec: int) -> Optional[dict]:
+    """fsspec/aiohttp options so a stalled hub download fails after `--hf_timeout_sec`."""
+    try:
+        import aiohttp
+    except ImportError:
+        return None
+    return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=timeout_sec)}}

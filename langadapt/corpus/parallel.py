@@ -1,0 +1,33 @@
+"""Ordered parallel map with a bounded number of chunks in flight.
+
+`multiprocessing.Pool.imap` reads its whole input ahead when workers are slower than the reader, which
+would hold a corpus in memory; here at most `2 * num_proc` chunks are queued at any time, and results
+come back in input order so the output file is the same whatever `num_proc` is.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from typing import Callable, Iterable, Iterator, Optional, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+def ordered_map(func: Callable[[In], Out], items: Iterable[In], num_proc: int,
+                initializer: Optional[Callable] = None, initargs: tuple = ()) -> Iterator[Out]:
+    """`map(func, items)` over `num_proc` spawned workers (in-process when num_proc <= 1)."""
+    if num_proc <= 1:
+        if initializer is not None:
+            initializer(*initargs)
+        yield from map(func, items)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
+    with context.Pool(num_proc, initializer=initializer, initargs=initargs) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.apply_async(func, (item,)))
+            if len(pending) >= 2 * num_proc:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()

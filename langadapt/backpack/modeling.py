@@ -4,7 +4,8 @@ A Backpack predicts from a weighted sum of per-token sense vectors: o_i = sum_k 
 logits = lm_head(o). The weights alpha come from a GPT-2 contextualizer through a K-head "attention"
 with query/key width d/K; the values are the senses (width d). So the sense layer IS multi-head
 attention summed over heads, and the fused path runs it through `scaled_dot_product_attention` without
-materialising the [B, K, L, L] weights; the eager path materialises them (and returns them on request).
+materialising the [B, K, L, L] weights (see `fused_sense_attention`); the eager path materialises them
+(and returns them on request).
 
 Parameter names match `stanfordnlp/backpack-gpt2` (all under `backpack.`), so its weights load as is.
 """
@@ -270,13 +271,34 @@ class BackpackGPT2LMHeadModel(BackpackGPT2PreTrainedModel, GenerationMixin):
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
             alpha = torch.softmax(scores, dim=-1)
             return alpha @ values, (alpha if need_weights else None)
-        contributions = F.scaled_dot_product_attention(query, key, values, attn_mask=mask,
-                                                       is_causal=mask is None)
-        return contributions, None
+        return fused_sense_attention(query, key, values, mask), None
 
     def _reorder_cache(self, past_key_values, beam_idx):
         past_key_values.reorder_cache(beam_idx)
         return past_key_values
+
+
+def fused_sense_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tensor,
+                          mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """alpha_k @ senses_k through a fused SDPA kernel, without the [B, K, L, S] weights.
+
+    Fused kernels want equal query/key/value widths, but a sense's values are K times wider (d vs d/K).
+    Since one sense's weights apply to every column of its values, the values are cut into K chunks of
+    width d/K, each chunk becoming a head that shares its sense's query and key: K*K heads of equal width.
+    """
+    batch, senses, length, head_dim = query.shape
+    chunks = values.shape[-1] // head_dim
+    total = key.shape[2]
+
+    def per_chunk(t: torch.Tensor, rows: int) -> torch.Tensor:
+        return t[:, :, None].expand(batch, senses, chunks, rows, head_dim).reshape(batch, senses * chunks, rows,
+                                                                                      head_dim)
+
+    value_chunks = values.view(batch, senses, total, chunks, head_dim).transpose(2, 3)
+    out = F.scaled_dot_product_attention(per_chunk(query, length), per_chunk(key, total),
+                                         value_chunks.reshape(batch, senses * chunks, total, head_dim),
+                                         attn_mask=mask, is_causal=mask is None)
+    return out.view(batch, senses, chunks, length, head_dim).transpose(2, 3).reshape(batch, senses, length, -1)
 
 
 def shifted_lm_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float,

@@ -52,7 +52,10 @@ def load_task_documents(spec: TaskSpec, lang: str, split: Optional[str] = None, 
     split = split or spec.default_split
     if data_path:
         source = data_path
-        docs = squad_file_documents(Path(data_path).expanduser())
+        path = Path(data_path).expanduser()
+        if path.is_file() and not path.read_bytes().strip():  # datasets' json reader fails obscurely on these
+            raise LangAdaptError(f"{data_path}: the dataset is empty")
+        docs = squad_file_documents(path)
         if docs is None:
             dataset = pick_local_split(load_any_dataset(data_path), split, data_path)
             require_columns(dataset, spec.columns, data_path)

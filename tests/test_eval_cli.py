@@ -1,0 +1,112 @@
+"""run_eval.py end to end on tiny local data in each task's real format."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+import run_eval
+from langadapt.errors import LangAdaptError
+
+XCOPA = "examples/data/eval/xcopa_sw_test.jsonl"
+XQUAD = "examples/data/eval/xquad_hi.json"
+
+
+@pytest.fixture(scope="module")
+def task_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval-data")
+
+    def write(name, rows):
+        (folder / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        return str(folder / name)
+
+    stories = [{"story_id": str(i), **{f"input_sentence_{k}": f"Sentence {k} of story {i}." for k in range(1, 5)},
+                "sentence_quiz1": "They went home.", "sentence_quiz2": "The fox jumps.", "answer_right_ending": 1 + i % 2}
+               for i in range(4)]
+    belebele = [{"flores_passage": "Nyumba ni jengo ambapo watu wanaishi.", "question": "Nyumba ni nini?",
+                 "mc_answer1": "Jengo", "mc_answer2": "Mto", "mc_answer3": "Mti", "mc_answer4": "Gari",
+                 "correct_answer_num": str(1 + i % 4), "dialect": "swh_Latn", "question_number": i} for i in range(4)]
+    tatoeba = [{"sourceLang": "eng", "targetlang": "swh", "sourceString": s, "targetString": t} for s, t in [
+        ("The house.", "Nyumba."), ("The family lives here.", "Familia inaishi hapa."), ("A dog.", "Mbwa.")]]
+    mlqa = [{"id": f"m{i}", "context": "Berlin ist die Hauptstadt.", "question": "Was ist die Hauptstadt?",
+             "answers": {"text": ["Berlin"], "answer_start": [0]}} for i in range(3)]
+    return {"xstorycloze": write("xsc.jsonl", stories), "belebele": write("bele.jsonl", belebele),
+            "tatoeba_retrieval": write("tatoeba.jsonl", tatoeba), "mlqa": write("mlqa.jsonl", mlqa),
+            "xcopa": XCOPA, "xquad": XQUAD, "empty": write("empty.jsonl", [])}
+
+
+def run(tmp_path, model_dir, *args):
+    out, samples = tmp_path / "results.json", tmp_path / "samples.jsonl"
+    assert run_eval.main(["--model_path", model_dir, "--output_file", str(out), "--log_samples", str(samples),
+                          "--log_level", "WARNING", *args]) == 0
+    return json.loads(out.read_text()), [json.loads(line) for line in samples.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("scoring", ["cond", "pmi", "letter"])
+@pytest.mark.parametrize("task, lang", [("xcopa", "sw"), ("xstorycloze", "sw"), ("belebele", "swh")])
+def test_choice_tasks_every_scoring_mode(tmp_path, tiny_gpt2_dir, task_files, task, lang, scoring):
+    results, samples = run(tmp_path, tiny_gpt2_dir, "--task", task, "--lang", lang, "--scoring", scoring,
+                           "--data_path", task_files[task], "--batch_size", "3")
+    assert results["task"] == task and results["n_examples"] == len(samples) > 0
+    assert results["metrics"]["acc"] == pytest.approx(sum(s["correct"] for s in samples) / len(samples))
+    for sample in samples:
+        assert sample["pred"] == max(range(len(sample["scores"])), key=sample["scores"].__getitem__)
+        if scoring == "pmi":
+            assert sample["scores"] == pytest.approx(
+                [c - p for c, p in zip(sample["loglikelihoods"], sample["prior_loglikelihoods"])], abs=1e-4)
+        if scoring == "letter":
+            assert sample["context"].endswith("Answer:") and sample["choices"] == [" A", " B", " C", " D"][:len(
+                sample["choices"])]
+
+
+def test_length_normalisation_divides_by_tokens_to_the_alpha(tmp_path, tiny_gpt2_dir):
+    _, samples = run(tmp_path, tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", "--data_path", XCOPA,
+                     "--length_alpha", "0.5", "--prompt_format", "harness")
+    for s in samples:
+        assert s["scores"] == pytest.approx([ll / n ** 0.5 for ll, n in zip(s["loglikelihoods"], s["n_tokens"])])
+
+
+def test_qa_generation_tasks(tmp_path, tiny_llama_dir, task_files):
+    results, samples = run(tmp_path, tiny_llama_dir, "--task", "xquad", "--lang", "enhi", "--data_path", XQUAD,
+                           "--max_new_tokens", "6")
+    assert results["lang"] == "enhi" and len(samples) == 4
+    assert results["metrics"]["f1"] == pytest.approx(sum(s["f1"] for s in samples) / 4)
+    assert all("\n" not in s["prediction"] for s in samples)
+    results, samples = run(tmp_path, tiny_llama_dir, "--task", "mlqa", "--lang", "de", "--data_path",
+                           task_files["mlqa"], "--max_new_tokens", "4", "--num_fewshot", "1")
+    assert results["n_examples"] == 3 and set(results["metrics"]) == {"exact_match", "f1"}
+
+
+def test_tatoeba_retrieval_both_directions(tmp_path, tiny_gpt2_dir, task_files):
+    results, samples = run(tmp_path, tiny_gpt2_dir, "--task", "tatoeba_retrieval", "--lang", "sw",
+                           "--data_path", task_files["tatoeba_retrieval"])
+    metrics = results["metrics"]
+    hits = sum(s["pick_src2tgt"] == s["index"] for s in samples) / 3
+    assert metrics["recall@1_src2tgt"] == pytest.approx(hits)
+    assert metrics["recall@1"] == pytest.approx((metrics["recall@1_src2tgt"] + metrics["recall@1_tgt2src"]) / 2)
+
+
+def test_long_prompts_are_truncated_and_counted(tmp_path, tiny_gpt2_dir):
+    results, _ = run(tmp_path, tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", "--data_path", XCOPA,
+                     "--max_length", "24")
+    assert results["truncated"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "xcopa", "--lang", "sw", "--data_path", "empty"], "empty"),
+    (["--task", "xcopa", "--lang", "de", "--data_path", XCOPA], "supported: et"),
+    (["--task", "squad", "--lang", "sw"], "unknown task"),
+    (["--task", "xquad", "--lang", "hi", "--data_path", XQUAD, "--scoring", "pmi"], "multiple-choice"),
+])
+def test_bad_input_is_a_clear_error(tmp_path, tiny_gpt2_dir, task_files, args, message):
+    args = [task_files["empty"] if a == "empty" else a for a in args]
+    with pytest.raises(LangAdaptError, match=message):
+        run_eval.main(["--model_path", tiny_gpt2_dir, "--output_file", str(tmp_path / "r.json"), *args])
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.slow
+def test_script_exits_2_with_one_line_error(tiny_gpt2_dir):
+    proc = subprocess.run([sys.executable, "run_eval.py", "--model_path", tiny_gpt2_dir, "--task", "xcopa",
+                           "--lang", "xx", "--data_path", XCOPA], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: --lang xx")

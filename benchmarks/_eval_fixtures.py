@@ -1,0 +1,61 @@
+"""Shared set-up of the evaluation benchmarks: a small local model and more XCOPA/XQuAD rows.
+
+The bundled samples are a handful of rows; throughput needs a few hundred, so rows are recombined
+deterministically (premise i with the alternatives of row j) in the same format.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from langadapt.toy_models import save_tiny_model, tiny_gpt2_config, train_byte_bpe_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+XCOPA_SAMPLE = ROOT / "examples/data/eval/xcopa_sw_test.jsonl"
+XQUAD_SAMPLE = ROOT / "examples/data/eval/xquad_hi.json"
+
+
+def corpus_text() -> list[str]:
+    rows = [json.loads(line) for line in XCOPA_SAMPLE.read_text(encoding="utf-8").splitlines()]
+    squad = json.loads(XQUAD_SAMPLE.read_text(encoding="utf-8"))
+    text = [f"{r['premise']} {r['choice1']} {r['choice2']} kwa sababu kwa hiyo" for r in rows]
+    text += [p["context"] + " " + " ".join(q["question"] for q in p["qas"])
+             for article in squad["data"] for p in article["paragraphs"]]
+    return text * 4 + ["Background: Question: Answer:"] * 4
+
+
+def build_model(folder: Path, n_embd: int = 128, n_layer: int = 4, n_head: int = 4) -> str:
+    """A GPT-2 with random weights and a byte-level BPE trained on the samples, saved to `folder`."""
+    if (folder / "config.json").is_file():
+        return str(folder)
+    tokenizer = train_byte_bpe_tokenizer(corpus_text(), vocab_size=600)
+    config = tiny_gpt2_config(len(tokenizer), n_positions=256, n_embd=n_embd, n_layer=n_layer, n_head=n_head)
+    return save_tiny_model(config, tokenizer, folder)
+
+
+def expand_xcopa(target: Path, n: int) -> str:
+    rows = [json.loads(line) for line in XCOPA_SAMPLE.read_text(encoding="utf-8").splitlines()]
+    with open(target, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            base, alt = rows[i % len(rows)], rows[(i // len(rows)) % len(rows)]
+            row = dict(base, idx=i)
+            if i >= len(rows):
+                row.update(choice1=alt["choice1"], choice2=alt["choice2"], question=alt["question"])
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return str(target)
+
+
+def expand_xquad(target: Path, n: int) -> str:
+    squad = json.loads(XQUAD_SAMPLE.read_text(encoding="utf-8"))
+    paragraphs = [p for article in squad["data"] for p in article["paragraphs"]]
+    out, count = [], 0
+    while count < n:
+        for p in paragraphs:
+            qas = [dict(q, id=f"{q['id']}-{count + k}") for k, q in enumerate(p["qas"])][: n - count]
+            out.append({"context": p["context"], "qas": qas})
+            count += len(qas)
+            if count >= n:
+                break
+    target.write_text(json.dumps({"version": "1.1", "data": [{"title": "bench", "paragraphs": out}]},
+                                 ensure_ascii=False), encoding="utf-8")
+    return str(target)

@@ -5,7 +5,7 @@ import argparse
 import logging
 
 from langadapt.cli import run_cli, setup_logging
-from langadapt.evaluation.model_io import load_model_for_eval
+from langadapt.evaluation.model_io import add_model_arguments, load_model_for_eval
 from langadapt.evaluation.reporting import summary_line, write_results, write_samples
 from langadapt.evaluation.runner import DIRECTIONS, SCORING_MODES, EvalConfig, run_evaluation
 from langadapt.evaluation.tasks import TASKS
@@ -15,15 +15,12 @@ logger = logging.getLogger("run_eval")
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model_path", required=True, help="hub id or local folder of the model (Backpack or any HF LM)")
+    add_model_arguments(p)
     p.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
     p.add_argument("--lang", required=True, help="language: 2- or 3-letter code, FLORES tag for belebele; "
                                                   "en<lang> (e.g. enhi) for XQuAD/MLQA with English labels")
     p.add_argument("--split", default=None, help="dataset split (default: the task's test split)")
     p.add_argument("--batch_size", type=int, default=16, help="examples per forward pass")
-    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
-    p.add_argument("--fp16", action="store_true", help="evaluate in float16 (on GPU)")
-    p.add_argument("--bf16", action="store_true", help="evaluate in bfloat16 (on GPU)")
     p.add_argument("--scoring", choices=SCORING_MODES, default="cond",
                    help="cond: log-likelihood of the option; pmi: minus lambda x its likelihood after a neutral "
                         "prefix; letter: options listed A/B/.., score of each letter after 'Answer:'")

@@ -6,7 +6,7 @@ import argparse
 from langadapt.cli import run_cli, setup_logging
 from langadapt.errors import LangAdaptError
 from langadapt.evaluation.flores import SPLITS, load_flores_sentences
-from langadapt.evaluation.model_io import context_length, load_model_for_eval, prefix_token_id
+from langadapt.evaluation.model_io import add_model_arguments, context_length, load_model_for_eval, prefix_token_id
 from langadapt.evaluation.perplexity import corpus_perplexity
 from langadapt.evaluation.reporting import summary_line, write_results
 from langadapt.languages import flores_tag
@@ -14,17 +14,15 @@ from langadapt.languages import flores_tag
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model_path", required=True, help="hub id or local folder of the model")
+    add_model_arguments(p)
     p.add_argument("--lang", required=True, help="FLORES tag (swh_Latn) or a 2/3-letter code")
     p.add_argument("--split", choices=SPLITS, default="devtest", help="FLORES split")
-    p.add_argument("--dataset", default="facebook/flores",
-                   help="facebook/flores, openlanguagedata/flores_plus, or a local flores200_dataset folder "
-                        "({split}/{lang}.{split}) or saved dataset/parquet")
+    p.add_argument("--dataset", default="openlanguagedata/flores_plus",
+                   help="openlanguagedata/flores_plus (parquet; gated: accept its terms and log in), "
+                        "facebook/flores (a loading script: only with datasets < 4), or a local "
+                        "flores200_dataset folder ({split}/{lang}.{split}), saved dataset or parquet file")
     p.add_argument("--batch_size", type=int, default=64, help="sentences per forward pass")
     p.add_argument("--max_length", type=int, default=256, help="tokens kept per sentence (longer ones are cut)")
-    p.add_argument("--device", default=None, help="cuda, cpu (default: cuda when available)")
-    p.add_argument("--fp16", action="store_true", help="evaluate in float16 (on GPU)")
-    p.add_argument("--bf16", action="store_true", help="evaluate in bfloat16 (on GPU)")
     p.add_argument("--prefix_token", action="store_true",
                    help="prepend BOS/EOS so every sentence token is predicted (default: the first token is "
                         "context only, as in the original)")

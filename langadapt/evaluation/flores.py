@@ -17,6 +17,8 @@ from .tasks.loading import pick_local_split
 logger = logging.getLogger(__name__)
 
 SPLITS = ("dev", "devtest")
+SCRIPT_HINT = ("facebook/flores needs a loading script that datasets >= 4 cannot run: use --dataset "
+               "openlanguagedata/flores_plus or a local flores200_dataset folder")
 
 
 def _from_folder(folder: Path, tag: str, split: str) -> list[str]:
@@ -51,7 +53,11 @@ def load_flores_sentences(dataset: str, lang: str, split: str, limit: Optional[i
     elif looks_local(dataset):
         sentences = _from_dataset(pick_local_split(load_any_dataset(dataset), split, dataset), tag, dataset)
     else:
-        sentences = _from_dataset(load_any_dataset(dataset, tag, split=split), tag, f"{dataset} ({tag}, {split})")
+        try:
+            hub = load_any_dataset(dataset, tag, split=split)
+        except LangAdaptError as err:
+            raise LangAdaptError(f"{err}; {SCRIPT_HINT}" if dataset == "facebook/flores" else str(err)) from err
+        sentences = _from_dataset(hub, tag, f"{dataset} ({tag}, {split})")
     if not sentences:
         raise LangAdaptError(f"--dataset {dataset}: no {tag} sentences in split {split}")
     if limit is not None:

@@ -11,6 +11,15 @@ from ..errors import LangAdaptError
 logger = logging.getLogger(__name__)
 
 
+def add_model_arguments(parser) -> None:
+    """The model flags every evaluation script shares."""
+    parser.add_argument("--model_path", required=True,
+                        help="hub id or local folder of the model (Backpack or any HF causal LM)")
+    parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
+    parser.add_argument("--fp16", action="store_true", help="evaluate in float16 (on GPU)")
+    parser.add_argument("--bf16", action="store_true", help="evaluate in bfloat16 (on GPU)")
+
+
 def resolve_dtype(fp16: bool, bf16: bool) -> Optional[torch.dtype]:
     if fp16 and bf16:
         raise LangAdaptError("--fp16 and --bf16 are exclusive; pass one of them")

@@ -96,7 +96,7 @@ def with_fewshot(example: ChoiceExample, shots: list[ChoiceExample]) -> ChoiceEx
                          example.stem, example.options)
 
 
-def language_checker(task: str, codes: dict[str, str]) -> Callable[[str], str]:
+def language_checker(task: str, codes: dict[str, str], hint: str = "") -> Callable[[str], str]:
     """A `check_lang` that accepts any code form of the listed languages (iso1 -> dataset code)."""
     from ...languages import get_language
 
@@ -107,7 +107,7 @@ def language_checker(task: str, codes: dict[str, str]) -> Callable[[str], str]:
             iso1 = code.lower()
         if iso1 not in codes:
             raise LangAdaptError(f"--lang {code}: {task} has no such language; supported: "
-                                 f"{', '.join(sorted(codes))}")
+                                 f"{', '.join(sorted(codes))}{hint}")
         return codes[iso1]
 
     return check

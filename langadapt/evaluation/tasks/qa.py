@@ -8,8 +8,7 @@ from __future__ import annotations
 import logging
 
 from ...errors import LangAdaptError
-from ...languages import get_language
-from .base import QAExample, TaskSpec
+from .base import QAExample, TaskSpec, language_checker
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +30,15 @@ def split_lang(lang: str) -> tuple[str, str]:
 
 
 def _checker(task: str, languages: tuple[str, ...]):
+    plain = language_checker(task, {code: code for code in languages},
+                             hint=" (prefix 'en' for English field labels, e.g. enhi)")
+
     def check(code: str) -> str:
         english_labels = len(code) > 3 and code.lower().startswith("en") and not code.lower().startswith("eng")
-        data_code = code[2:] if english_labels else code
-        try:
-            iso1 = get_language(data_code).iso1
-        except LangAdaptError:
-            iso1 = data_code.lower()
-        if iso1 not in languages:
-            raise LangAdaptError(f"--lang {code}: {task} has no such language; supported: {', '.join(languages)} "
-                                 f"(prefix 'en' for English field labels, e.g. enhi)")
-        if not english_labels and iso1 not in LABELS:
-            logger.warning("%s: no native field labels for %s; using the English ones", task, iso1)
-        return f"en{iso1}" if english_labels and iso1 != "en" else iso1
+        lang = plain(code[2:] if english_labels else code)
+        if not english_labels and lang not in LABELS:
+            logger.warning("%s: no native field labels for %s; using the English ones", task, lang)
+        return f"en{lang}" if english_labels and lang != "en" else lang
 
     return check
 

@@ -59,11 +59,12 @@ def test_choice_tasks_every_scoring_mode(tmp_path, tiny_gpt2_dir, task_files, ta
                 sample["choices"])]
 
 
-def test_length_normalisation_divides_by_tokens_to_the_alpha(tmp_path, tiny_gpt2_dir):
+@pytest.mark.parametrize("flags, alpha", [(["--length_alpha", "0.5"], 0.5), (["--use_mean_nll"], 1.0)])
+def test_length_normalisation_divides_by_tokens_to_the_alpha(tmp_path, tiny_gpt2_dir, flags, alpha):
     _, samples = run(tmp_path, tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", "--data_path", XCOPA,
-                     "--length_alpha", "0.5", "--prompt_format", "harness")
+                     "--prompt_format", "harness", *flags)
     for s in samples:
-        assert s["scores"] == pytest.approx([ll / n ** 0.5 for ll, n in zip(s["loglikelihoods"], s["n_tokens"])])
+        assert s["scores"] == pytest.approx([ll / n ** alpha for ll, n in zip(s["loglikelihoods"], s["n_tokens"])])
 
 
 def test_qa_generation_tasks(tmp_path, tiny_llama_dir, task_files):
@@ -77,8 +78,9 @@ def test_qa_generation_tasks(tmp_path, tiny_llama_dir, task_files):
     assert results["n_examples"] == 3 and set(results["metrics"]) == {"exact_match", "f1"}
 
 
-def test_tatoeba_retrieval_both_directions(tmp_path, tiny_gpt2_dir, task_files):
-    results, samples = run(tmp_path, tiny_gpt2_dir, "--task", "tatoeba_retrieval", "--lang", "sw",
+@pytest.mark.parametrize("fixture", ["tiny_gpt2_dir", "tiny_backpack_dir"])
+def test_tatoeba_retrieval_both_directions(request, tmp_path, task_files, fixture):
+    results, samples = run(tmp_path, request.getfixturevalue(fixture), "--task", "tatoeba_retrieval", "--lang", "sw",
                            "--data_path", task_files["tatoeba_retrieval"])
     metrics = results["metrics"]
     hits = sum(s["pick_src2tgt"] == s["index"] for s in samples) / 3

@@ -68,3 +68,36 @@ def save_tiny_model(config, tokenizer: PreTrainedTokenizerFast, folder: str | os
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+def save_tiny_sentence_encoder(folder: str | os.PathLike, texts: Iterable[str], width: int = 32) -> str:
+    """A 2-layer BERT sentence encoder (WordPiece trained on `texts`, mean pooling, L2 norm), saved with
+    sentence-transformers: a stand-in for LaBSE where the real model cannot be downloaded."""
+    from pathlib import Path
+
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, trainers
+    from tokenizers import models as tokenizer_models
+    from transformers import BertConfig, BertModel
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(tokenizer_models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=300, special_tokens=special,
+                                                                         show_progress=False))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=128)
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=len(fast), hidden_size=width, num_hidden_layers=2,
+                                num_attention_heads=2, intermediate_size=2 * width, max_position_embeddings=128))
+    folder = Path(folder)
+    bert.save_pretrained(folder / "hf")
+    fast.save_pretrained(folder / "hf")
+    transformer = models.Transformer(str(folder / "hf"), max_seq_length=64)
+    encoder = SentenceTransformer(modules=[transformer, models.Pooling(width, "mean"), models.Normalize()],
+                                  device="cpu")
+    encoder.save(str(folder / "st"))
+    return str(folder / "st")

@@ -116,43 +116,66 @@ class CodeMixStats:
                 "replaced_fraction": round(self.replaced / self.words, 6) if self.words else 0.0}
 
 
+_NOT_IN_DICTIONARY = None
+PARSE_CACHE_LIMIT = 2_000_000
+
+
 class CodeMixer:
-    """Replace dictionary words by a uniformly chosen translation with probability `ratio`."""
+    """Replace dictionary words by a uniformly chosen translation with probability `ratio`.
+
+    Each distinct space-separated word is parsed once (edges stripped, core looked up) and remembered:
+    running text repeats its words, so the per-word work is one dict lookup plus, for dictionary words,
+    the random draws.
+    """
 
     def __init__(self, dictionary: MuseDictionary, ratio: float):
         if not 0.0 <= ratio <= 1.0:
             raise LangAdaptError(f"--codemix_ratio must be within [0, 1], got {ratio}")
         self.dictionary, self.ratio = dictionary, ratio
         self.stats = CodeMixStats()
-        self._table = dictionary.translations
         self._edges = _EdgeCharacters()
+        self._parsed: dict[str, Optional[tuple[str, tuple[str, ...], str]]] = {}
+
+    def _parse(self, word: str) -> Optional[tuple[str, tuple[str, ...], str]]:
+        """(leading edge, translations of the core, trailing edge), or None when the core is unknown.
+
+        A core with one translation is stored as its finished replacement, (replacement, (), "")."""
+        edges, start, end = self._edges, 0, len(word)
+        while start < end and edges[word[start]]:
+            start += 1
+        while end > start and edges[word[end - 1]]:
+            end -= 1
+        options = self.dictionary.translations.get(word[start:end]) if end > start else None
+        if not options:
+            parsed = _NOT_IN_DICTIONARY
+        elif len(options) == 1:
+            parsed = (word[:start] + options[0] + word[end:], (), "")
+        else:
+            parsed = (word[:start], options, word[end:])
+        if len(self._parsed) < PARSE_CACHE_LIMIT:
+            self._parsed[word] = parsed
+        return parsed
 
     def mix(self, text: str, rng: random.Random) -> str:
-        table, edges, ratio = self._table, self._edges, self.ratio
+        # Comprehensions instead of one loop with several statements: this runs for every word of the
+        # training data, and the data pipeline's budget for code-mixing is ~10% of its time.
         words = text.split(" ")
-        seen = found = replaced = 0
-        for position, word in enumerate(words):
-            if not word:
-                continue
-            seen += 1
-            start, end = 0, len(word)
-            if edges[word[0]] or edges[word[-1]]:
-                while start < end and edges[word[start]]:
-                    start += 1
-                while end > start and edges[word[end - 1]]:
-                    end -= 1
-            options = table.get(word[start:end] if start or end < len(word) else word)
-            if options is None:
-                continue
-            found += 1
-            if rng.random() < ratio:
-                choice = options[0] if len(options) == 1 else options[rng.randrange(len(options))]
-                words[position] = word[:start] + choice + word[end:]
-                replaced += 1
-        self.stats.words += seen
+        get, draw, ratio = self._parsed.get, rng.random, self.ratio
+        entries = [get(word, False) for word in words]
+        if False in entries:
+            entries = [self._parse(word) if entry is False else entry for word, entry in zip(words, entries)]
+        found = len(entries) - entries.count(None)
+        if ratio >= 1.0:
+            chosen = [position for position, entry in enumerate(entries) if entry is not None]
+        else:
+            chosen = [position for position, entry in enumerate(entries) if entry is not None and draw() < ratio]
+        for position in chosen:
+            head, options, tail = entries[position]
+            words[position] = head + options[int(draw() * len(options))] + tail if options else head
+        self.stats.words += len(words) - words.count("")
         self.stats.in_dictionary += found
-        self.stats.replaced += replaced
-        return " ".join(words) if replaced else text
+        self.stats.replaced += len(chosen)
+        return " ".join(words) if chosen else text
 
 
 # ------------------------------------------------------------------------------------------------ Alpaca

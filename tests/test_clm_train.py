@@ -246,3 +246,24 @@ def test_seed_command_with_local_paths_pretrains_from_a_config_folder(tiny_token
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
     assert (out / "model.safetensors").is_file() and (out / "checkpoint-2").is_dir()
     assert metrics["eval_loss"] > 0 and "perplexity" in metrics and "eval_token_accuracy" in metrics
+
+
+def test_model_type_with_config_overrides_builds_from_scratch(tiny_backpack_dir, tmp_path):
+    out = tmp_path / "scratch"
+    argv = ["--model_type", "gpt2", "--tokenizer_name", tiny_backpack_dir, "--config_overrides",
+            "n_embd=16,n_layer=1,n_head=2,vocab_size=400,n_positions=64", "--train_file", TRAIN, "--do_train",
+            "--max_steps", "1", "--block_size", "64", "--output_dir", str(out), "--report_to", "none",
+            "--save_strategy", "no", "--dataloader_pin_memory", "false"]
+    train_clm(*parse_clm_arguments(argv))
+    config = json.loads((out / "config.json").read_text())
+    assert (config["n_embd"], config["n_layer"], config["n_positions"]) == (16, 1, 64)
+
+
+def test_config_overrides_on_trained_weights_and_missing_attention_kernel_are_refused(tiny_backpack_dir, tmp_path):
+    assert "--config_overrides only applies" in refused(
+        clm_args(tiny_backpack_dir, tmp_path / "a", "--do_train", "--config_overrides", "n_layer=1"))
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        assert "--attn_implementation flash_attention_2" in refused(
+            clm_args(tiny_backpack_dir, tmp_path / "b", "--do_train", "--attn_implementation", "flash_attention_2"))

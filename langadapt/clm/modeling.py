@@ -95,7 +95,7 @@ def _with_clear_attention_error(model_args: ModelArguments, make):
     try:
         return make()
     except (ImportError, ValueError) as err:
-        if model_args.attn_implementation and "attn" in str(err).lower():
+        if model_args.attn_implementation and ("attn" in str(err).lower() or "attention" in str(err).lower()):
             raise LangAdaptError(f"--attn_implementation {model_args.attn_implementation} is not usable here: "
                                  f"{' '.join(str(err).split())}") from err
         raise

@@ -92,7 +92,7 @@ class ClmTrainingArguments(TrainingArguments):
     """TrainingArguments plus the transformers-4 spellings our users still pass."""
 
     overwrite_output_dir: bool = field(default=False, metadata={
-        "help": "Replace a non-empty --output_dir (removed in transformers 5; kept here)."})
+        "help": "Start over in a non-empty --output_dir, deleting what it holds (removed in transformers 5; kept here)."})
     evaluation_strategy: Optional[str] = field(default=None, metadata={
         "help": "Old name of --eval_strategy (no, steps, epoch)."})
     warmup_ratio: Optional[float] = field(default=None, metadata={

@@ -22,7 +22,10 @@ def ordered_map(func: Callable[[In], Out], items: Iterable[In], num_proc: int,
             initializer(*initargs)
         yield from map(func, items)
         return
-    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
+    # fork: a spawned worker would re-import `langadapt` (and with it torch) before its first chunk.
+    # The workers only run language id, never torch, so inheriting the parent's state is harmless.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     with context.Pool(num_proc, initializer=initializer, initargs=initargs) as pool:
         pending: deque = deque()
         for item in items:

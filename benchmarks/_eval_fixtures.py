@@ -24,7 +24,7 @@ def corpus_text() -> list[str]:
     return text * 4 + ["Background: Question: Answer:"] * 4
 
 
-def build_model(folder: Path, n_embd: int = 128, n_layer: int = 4, n_head: int = 4) -> str:
+def build_model(folder: Path, n_embd: int = 32, n_layer: int = 2, n_head: int = 4) -> str:
     """A GPT-2 with random weights and a byte-level BPE trained on the samples, saved to `folder`."""
     if (folder / "config.json").is_file():
         return str(folder)
@@ -42,6 +42,22 @@ def expand_xcopa(target: Path, n: int) -> str:
             if i >= len(rows):
                 row.update(choice1=alt["choice1"], choice2=alt["choice2"], question=alt["question"])
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return str(target)
+
+
+def make_belebele(target: Path, n: int) -> str:
+    """Belebele-format rows: a passage of the FLORES sample sentences, one question, four short options."""
+    folder = ROOT / "examples/data/eval/flores"
+    sentences = [line for path in sorted(folder.glob("*/swh_Latn.*")) for line in
+                 path.read_text(encoding="utf-8").splitlines() if line]
+    with open(target, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            passage = " ".join(sentences[(i + k) % len(sentences)] for k in range(6))
+            options = [sentences[(i + k) % len(sentences)].split()[0] for k in range(4)]
+            handle.write(json.dumps({"flores_passage": passage, "question": "Ni nini kilitajwa kwanza?",
+                                     **{f"mc_answer{k + 1}": opt for k, opt in enumerate(options)},
+                                     "correct_answer_num": "1", "dialect": "swh_Latn", "question_number": i},
+                                    ensure_ascii=False) + "\n")
     return str(target)
 
 

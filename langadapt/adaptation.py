@@ -50,11 +50,15 @@ def pool_senses(contributions: torch.Tensor, attention_mask: torch.Tensor, tempe
     if temperature <= 0:
         raise LangAdaptError(f"--sense_pool_temp must be > 0, got {temperature}")
     contributions = contributions.float()
+    batch, senses, length, width = contributions.shape
     mask = attention_mask.to(contributions.dtype)  # [B, L]
     weights = torch.softmax(contributions.norm(dim=-1) / temperature, dim=1)  # [B, K, L]
     entropy = -(weights * weights.clamp_min(EPS).log()).sum(dim=1)  # [B, L]
-    mixed = (weights.unsqueeze(-1) * contributions).sum(dim=1)  # [B, L, d]
-    vectors = (mixed * mask.unsqueeze(-1)).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp_min(EPS)
+    # The mixture and the token mean are one weighted sum over (k, l): a single batched matmul over the
+    # contiguous [B, K*L, d] view, instead of a [B, K, L, d] temporary for the mixture.
+    token_share = mask / mask.sum(dim=1, keepdim=True).clamp_min(EPS)  # [B, L]
+    coefficients = (weights * token_share.unsqueeze(1)).reshape(batch, 1, senses * length)
+    vectors = torch.bmm(coefficients, contributions.reshape(batch, senses * length, width)).squeeze(1)
     if normalize:
         vectors = F.normalize(vectors, dim=-1, eps=EPS)
     return SensePooling(vectors, (entropy * mask).sum(), mask.sum())

@@ -293,7 +293,8 @@ class AdaptationRun:
 
         self.sampler = ResumableSampler(len(train_pairs), seed=config.seed, rank=accelerator.process_index,
                                         world_size=accelerator.num_processes)
-        optimizer = torch.optim.AdamW([p for p in model.parameters()], lr=config.learning_rate)
+        # The fused kernel: several times faster than the per-tensor loop, where the step is a real share.
+        optimizer = torch.optim.AdamW(list(model.parameters()), lr=config.learning_rate, fused=True)
         from transformers import get_scheduler
 
         self.lr_scheduler = get_scheduler("linear", optimizer, num_warmup_steps=int(config.max_steps * config.warmup_ratio),

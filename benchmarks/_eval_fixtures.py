@@ -5,8 +5,12 @@ deterministically (premise i with the alternatives of row j) in the same format.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import tempfile
 from pathlib import Path
+
+import torch
 
 from langadapt.toy_models import save_tiny_model, tiny_gpt2_config, train_byte_bpe_tokenizer
 
@@ -56,7 +60,7 @@ def make_belebele(target: Path, n: int) -> str:
             options = [sentences[(i + k) % len(sentences)].split()[0] for k in range(4)]
             handle.write(json.dumps({"flores_passage": passage, "question": "Ni nini kilitajwa kwanza?",
                                      **{f"mc_answer{k + 1}": opt for k, opt in enumerate(options)},
-                                     "correct_answer_num": "1", "dialect": "swh_Latn", "question_number": i},
+                                     "correct_answer_num": str(1 + i % 4), "dialect": "swh_Latn", "question_number": i},
                                     ensure_ascii=False) + "\n")
     return str(target)
 
@@ -75,3 +79,24 @@ def expand_xquad(target: Path, n: int) -> str:
     target.write_text(json.dumps({"version": "1.1", "data": [{"title": "bench", "paragraphs": out}]},
                                  ensure_ascii=False), encoding="utf-8")
     return str(target)
+
+
+def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--examples", type=int, default=400)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the fastest counts")
+    parser.add_argument("--n_embd", type=int, default=32, help="model width (32 x 2 layers: the tests' tiny model)")
+    parser.add_argument("--n_layer", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1 keeps a shared machine's noise low)")
+
+
+def prepare(args: argparse.Namespace, device: str = "cpu", fp16: bool = False):
+    """(work folder, model, tokenizer, model description) for a benchmark run."""
+    from langadapt.evaluation.model_io import load_model_for_eval
+
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="bench-eval-"))
+    model, tokenizer = load_model_for_eval(build_model(work / "model", n_embd=args.n_embd, n_layer=args.n_layer),
+                                           device, fp16)
+    return work, model, tokenizer, f"gpt2 {args.n_layer}x{args.n_embd} (random), {device}, {args.threads} thread(s)"

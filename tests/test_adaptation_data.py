@@ -51,3 +51,37 @@ def test_torchrun_and_single_tasks_are_left_alone():
     under_torchrun = {"RANK": "0", "SLURM_PROCID": "0", "SLURM_NTASKS": "2"}
     assert not torch_env_from_slurm(under_torchrun) and "MASTER_ADDR" not in under_torchrun
     assert not torch_env_from_slurm({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"})
+
+
+SEED_COMMAND = """
+--model_id MODEL --max_length 256 --dataset_name DATA --dataset_config eng-swh-100k --dataset_split train
+--src eng --tgt swh --normalize_sense_pooling --normalize_last_token_embeds --add_lm_loss --learning_rate 5e-5
+--train_batch_size 64 --test_batch_size 64 --warmup_ratio 0.02 --clip_grad_norm 1.0 --label_smoothing 0.05
+--sense_pool_temp 0.7 --align_pct 0.20 --polish_pct 0.50 --w_ctx_align 0.45 --w_sns_align 0.55 --w_lm_align 0.02
+--w_ctx_mid 0.40 --w_sns_mid 0.40 --w_lm_mid 0.20 --w_ctx_tail 0.15 --w_sns_tail 0.15 --w_lm_tail 0.70
+--tau_ctx_start 0.07 --tau_ctx_end 0.07 --tau_sns_start 0.05 --tau_sns_end 0.05 --use_fp16 --max_steps 150000
+--eval_every_n_steps 2000 --save_every 2000 --max_checkpoints 1 --log_every_n_steps 100 --resume_from_checkpoint
+--save_dir OUT --use_wandb --wandb_run_name RUN --seed 1234
+"""
+
+
+def test_the_seed_command_line_parses_into_the_run_it_describes():
+    import run_adaptation
+
+    config = run_adaptation.config_from_args(run_adaptation.build_parser().parse_args(SEED_COMMAND.split()))
+    assert config.schedule.polish_pct == 0.5 and config.schedule.tau_ctx_end == 0.07
+    assert config.schedule.at(150_000, 150_000).w_lm == pytest.approx(0.70)
+    assert (config.max_steps, config.max_checkpoints, config.save_every) == (150_000, 1, 2000)
+    assert config.use_fp16 and config.resume_from_checkpoint and config.use_wandb and config.symmetric_infonce
+    assert config.dataset_config == "eng-swh-100k" and config.sense_pool_temp == 0.7
+
+
+def test_boolean_flags_have_no_forms():
+    import run_adaptation
+
+    args = run_adaptation.build_parser().parse_args(
+        "--model_id M --dataset_name D --src eng --tgt swh --save_dir O --no-add_lm_loss --no-symmetric_infonce "
+        "--no-use_fp16 --no-normalize_sense_pooling".split())
+    config = run_adaptation.config_from_args(args)
+    assert not (config.add_lm_loss or config.symmetric_infonce or config.use_fp16 or config.normalize_sense_pooling)
+    assert config.schedule.at(1, 10).w_lm == 0.0  # the LM term is dropped from the schedule too

@@ -11,8 +11,9 @@ import pytest
 from datasets import Dataset, DatasetDict, load_from_disk
 
 from corpus_data.builders import (BAD_RATIO, GOOD, NEEDS_NORMALISING, NORMALISED, TOO_LONG, TOO_SHORT, WRONG_SRC,
-                                  WRONG_TGT, tiny_sentence_encoder)
+                                  WRONG_TGT)
 from langadapt.corpus.opus_format import write_opus_moses_zip, write_opus_xml
+from langadapt.toy_models import save_tiny_sentence_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -75,7 +76,7 @@ def test_shuffle_is_seeded_and_target_size_caps(sources):
 @pytest.fixture(scope="module")
 def encoder_dir(tmp_path_factory):
     texts = [s for pair in GOOD + [NORMALISED] for s in pair]
-    return tiny_sentence_encoder(tmp_path_factory.mktemp("st"), texts)
+    return Path(save_tiny_sentence_encoder(tmp_path_factory.mktemp("st"), texts))
 
 
 def _cosines(encoder_dir, pairs):

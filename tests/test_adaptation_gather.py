@@ -3,6 +3,7 @@ InfoNCE over the whole batch (negatives spanning both ranks)."""
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -53,6 +54,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_gathered_info_nce_gradient_equals_the_global_batch_gradient(tmp_path):
     result = str(tmp_path / "grad")
     mp.spawn(worker, args=(free_port(), result), nprocs=WORLD, join=True)

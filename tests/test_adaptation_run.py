@@ -1,5 +1,6 @@
 """run_adaptation.py end to end on a tiny Backpack and a tiny synthetic parallel set."""
 import json
+import math
 import os
 import random
 import subprocess
@@ -83,7 +84,8 @@ def test_short_run_aligns_the_languages(tiny_backpack_dir, parallel_data, tmp_pa
     before, after = evals
     assert after["ctx_r1_avg"] > before["ctx_r1_avg"] + 0.3
     assert after["sns_r1_avg"] > before["sns_r1_avg"] + 0.3
-    assert 1.0 < after["tgt_ppl"] < 1000 and 0 < after["tgt_sense_entropy"] <= torch.log(torch.tensor(4.0)).item() + 1e-6
+    assert 1.0 < after["tgt_ppl"] < 1000
+    assert 0 < after["tgt_sense_entropy"] <= math.log(4) + 1e-6  # 4 senses in the tiny Backpack
     final = json.loads((save_dir / "final_metrics.json").read_text())
     assert final["ranks_in_sync"] and final["eval"]["step"] == 12
     assert (save_dir / "schedule_and_losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

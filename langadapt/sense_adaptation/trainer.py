@@ -20,6 +20,7 @@ from typing import Any, Optional
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
+from transformers import get_scheduler
 
 from ..adaptation import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
 from ..errors import LangAdaptError
@@ -295,9 +296,8 @@ class AdaptationRun:
                                         world_size=accelerator.num_processes)
         # The fused kernel: several times faster than the per-tensor loop, where the step is a real share.
         optimizer = torch.optim.AdamW(list(model.parameters()), lr=config.learning_rate, fused=True)
-        from transformers import get_scheduler
-
-        self.lr_scheduler = get_scheduler("linear", optimizer, num_warmup_steps=int(config.max_steps * config.warmup_ratio),
+        self.lr_scheduler = get_scheduler("linear", optimizer,
+                                          num_warmup_steps=int(config.max_steps * config.warmup_ratio),
                                           num_training_steps=config.max_steps)
         model, self.optimizer = accelerator.prepare(model, optimizer)
         start = 0

@@ -98,6 +98,7 @@ def test_long_prompts_are_truncated_and_counted(tmp_path, tiny_gpt2_dir):
     (["--task", "xcopa", "--lang", "sw", "--data_path", "empty"], "empty"),
     (["--task", "xcopa", "--lang", "de", "--data_path", XCOPA], "supported: et"),
     (["--task", "squad", "--lang", "sw"], "unknown task"),
+    (["--task", "xcopa", "--lang", "sw", "--data_path", XCOPA, "--fp16", "--bf16"], "exclusive"),
     (["--task", "xquad", "--lang", "hi", "--data_path", XQUAD, "--scoring", "pmi"], "multiple-choice"),
 ])
 def test_bad_input_is_a_clear_error(tmp_path, tiny_gpt2_dir, task_files, args, message):

@@ -1,6 +1,7 @@
 """Padding and cache helpers shared by the scoring, generation and perplexity engines."""
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
@@ -48,8 +49,14 @@ def select_cache_rows(cache, index: torch.Tensor):
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """log p(target) at each position (float32) and whether the target was the argmax."""
-    logits = logits.float()
-    logprobs = logits.log_softmax(-1)
-    picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return picked, logits.argmax(-1) == targets
+    """log p(target) at each position (float32) and whether the target was the argmax.
+
+    Gathers the target logit and subtracts the log-normaliser, so no second [.., V] tensor is kept.
+    """
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()
+    return picked - logits.float().logsumexp(-1), logits.argmax(-1) == targets
+
+
+def last_logits_only(model) -> dict:
+    """`logits_to_keep=1` where the model takes it: the LM head then runs on the last position only."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}

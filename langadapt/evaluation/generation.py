@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import LangAdaptError
-from .batching import pad_left, positions_from_mask
+from .batching import last_logits_only, pad_left, positions_from_mask
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
@@ -61,9 +61,10 @@ class GreedyGenerator:
         texts = [""] * len(prompts)
         done = [False] * len(prompts)
         cache = None
+        keep_last = last_logits_only(self.model)
         for _ in range(self.max_new_tokens):
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                             use_cache=True)
+                             use_cache=True, **keep_last)
             cache = out.past_key_values
             next_ids = out.logits[:, -1].argmax(-1)
             for row, token in enumerate(next_ids.tolist()):

@@ -16,7 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import LangAdaptError
-from .batching import pad_left, pad_right, positions_from_mask, select_cache_rows, token_logprobs
+from .batching import (last_logits_only, pad_left, pad_right, positions_from_mask, select_cache_rows,
+                       token_logprobs)
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class LoglikelihoodScorer:
         device = self.device
         ids, mask = pad_left([req.context for req in chunk], self.pad_id, device)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
-                         use_cache=True)
+                         use_cache=True, **last_logits_only(self.model))
         owners = [i for i, req in enumerate(chunk) for _ in req.continuations]
         conts = [cont for req in chunk for cont in req.continuations]
         owner_index = torch.tensor(owners, device=device)

@@ -7,6 +7,8 @@ from langadapt.evaluation.scoring import ChoiceRequest, LoglikelihoodScorer
 from langadapt.models import load_causal_lm, load_tokenizer
 
 CASES = [
+    ("Answer:", [" A1", " A2", " A", " B"]),  # options sharing their first token(s)
+
     ("Mtoto alilia kwa sababu", [" alianguka chini.", " alipewa zawadi."]),
     ("The quick brown fox", [" jumps over the lazy dog.", " sleeps.", " is a house where people live"]),
     ("A house is a building where people live with their families. Nyumba ni", [" jengo.", " familia zao."]),
@@ -79,3 +81,11 @@ def test_harness_style_pair_encoding_moves_trailing_spaces(tiny_tokenizer):
     without = encode_choices(tok, "The quick brown", [" fox"], tok.eos_token_id)
     assert with_space == without
     assert tok.decode(without.continuations[0]) == " fox"
+
+
+def test_shared_prefix_leaves_each_option_a_token():
+    from langadapt.evaluation.scoring import shared_prefix_length
+
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
+    assert shared_prefix_length([[1, 2], [1, 2, 5]]) == 1
+    assert shared_prefix_length([[7], [8]]) == 0

@@ -57,6 +57,6 @@ def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
     return picked - logits.float().logsumexp(-1), logits.argmax(-1) == targets
 
 
-def last_logits_only(model) -> dict:
-    """`logits_to_keep=1` where the model takes it: the LM head then runs on the last position only."""
-    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+def last_logits_only(model, keep: int = 1) -> dict:
+    """`logits_to_keep` where the model takes it: the LM head then runs on the last `keep` positions only."""
+    return {"logits_to_keep": keep} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}

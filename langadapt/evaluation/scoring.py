@@ -1,8 +1,8 @@
 """Batched log-likelihood of continuations: the engine behind every multiple-choice score.
 
-An example's options share one context. By default the context is encoded once (left-padded batch,
-`use_cache=True`), its key/value cache is repeated for each option, and only the option tokens run
-through the model again, so a long Belebele passage is not recomputed four times. Models whose cache
+An example's options share one context. By default the context, with any first tokens that all options
+share, is encoded once (left-padded batch, `use_cache=True`), its key/value cache is repeated for each
+option, and only the options' own tokens run through the model again, so a long Belebele passage is not recomputed four times. Models whose cache
 cannot be row-selected fall back to one full (right-padded) row per option. Both paths give the same
 numbers; examples are sorted by length so batches carry little padding.
 """
@@ -34,6 +34,16 @@ class ContinuationScore:
     logprob: float  # sum of log p over the continuation's tokens
     n_tokens: int
     is_greedy: bool  # every continuation token was the argmax
+
+
+def shared_prefix_length(continuations: list[list[int]]) -> int:
+    """Tokens all options start with, leaving each option at least one token of its own."""
+    limit = min(len(cont) for cont in continuations) - 1
+    first = continuations[0]
+    length = 0
+    while length < limit and all(cont[length] == first[length] for cont in continuations):
+        length += 1
+    return length
 
 
 class LoglikelihoodScorer:
@@ -89,16 +99,30 @@ class LoglikelihoodScorer:
         return results
 
     def _score_shared(self, chunk: list[ChoiceRequest]):
+        """Context (plus the options' common first tokens) once; then only each option's remaining tokens."""
         device = self.device
-        ids, mask = pad_left([req.context for req in chunk], self.pad_id, device)
+        shared = [shared_prefix_length(req.continuations) for req in chunk]
+        keep = max(shared) + 1
+        ids, mask = pad_left([req.context + req.continuations[0][:k] for req, k in zip(chunk, shared)], self.pad_id,
+                             device)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
-                         use_cache=True, **last_logits_only(self.model))
+                         use_cache=True, **last_logits_only(self.model, keep))
+        logits = out.logits[:, -keep:]
+        prefix_lp = torch.zeros(len(chunk), device=device)
+        prefix_greedy = torch.ones(len(chunk), dtype=torch.bool, device=device)
+        if keep > 1:  # the common tokens, predicted by the positions just before them
+            targets, target_mask = pad_left([req.continuations[0][:k] for req, k in zip(chunk, shared)], self.pad_id,
+                                            device)
+            lp, hit = token_logprobs(logits[:, :-1], targets)
+            prefix_lp = (lp * target_mask).sum(1)
+            prefix_greedy = (hit | ~target_mask.bool()).all(1)
         owners = [i for i, req in enumerate(chunk) for _ in req.continuations]
-        conts = [cont for req in chunk for cont in req.continuations]
+        conts = [cont[k:] for req, k in zip(chunk, shared) for cont in req.continuations]
         owner_index = torch.tensor(owners, device=device)
         first = torch.tensor([cont[0] for cont in conts], device=device)
-        first_lp, first_greedy = token_logprobs(out.logits[:, -1][owner_index], first)
-        total, greedy = first_lp, first_greedy
+        first_lp, first_greedy = token_logprobs(logits[:, -1][owner_index], first)
+        total = first_lp + prefix_lp[owner_index]
+        greedy = first_greedy & prefix_greedy[owner_index]
         if any(len(cont) > 1 for cont in conts):
             cache = select_cache_rows(out.past_key_values, owner_index) if out.past_key_values is not None else None
             if cache is None:

@@ -9,9 +9,8 @@ from langadapt.errors import LangAdaptError
 MODEL_CONFIG = '{"resid_pdrop": 0.05, "embd_pdrop": 0.05, "attn_pdrop": 0.05, "fcm_max_ratio": 0.1}'
 
 
-def commit_command(lang="hi", model="LLAMA", out="SAVE", data="tatsu-lab/alpaca", dicts="dicts",
-                   total_steps=1210, seq_length=512, batch_size=16):
-    """Every flag of the README's COMMIT command, in its order, with the paths and sizes substituted."""
+def easylm_training_flags(model, out, total_steps, warmup_steps):
+    """The model, logger, tokenizer and optimiser flags both README commands share, in their order."""
     return [
         "--mesh_dim=1,1,-1", "--load_llama_config=7b", f"--load_checkpoint=params::{model}",
         f"--total_steps={total_steps}", f"--logger.output_dir={out}", f"--save_milestone_freq={total_steps}",
@@ -19,8 +18,14 @@ def commit_command(lang="hi", model="LLAMA", out="SAVE", data="tatsu-lab/alpaca"
         "--optimizer.type=adamw", "--optimizer.accumulate_gradient_steps=1",
         "--optimizer.adamw_optimizer.weight_decay=0.0", "--optimizer.adamw_optimizer.lr=2e-5",
         "--optimizer.adamw_optimizer.b1=0.9", "--optimizer.adamw_optimizer.b2=0.999",
-        "--optimizer.adamw_optimizer.end_lr=1e-7", "--optimizer.adamw_optimizer.lr_warmup_steps=36",
-        f"--optimizer.adamw_optimizer.lr_decay_steps={total_steps}", "--optimizer.adamw_optimizer.bf16_momentum=True",
+        "--optimizer.adamw_optimizer.end_lr=1e-7", f"--optimizer.adamw_optimizer.lr_warmup_steps={warmup_steps}",
+        f"--optimizer.adamw_optimizer.lr_decay_steps={total_steps}", "--optimizer.adamw_optimizer.bf16_momentum=True"]
+
+
+def commit_command(lang="hi", model="LLAMA", out="SAVE", data="tatsu-lab/alpaca", dicts="dicts",
+                   total_steps=1210, seq_length=512, batch_size=16):
+    """Every flag of the README's COMMIT command, in its order, with the paths and sizes substituted."""
+    return easylm_training_flags(model, out, total_steps, 36) + [
         "--train_dataset.text_processor.alpaca=True",
         f"--train_dataset.text_processor.codemix_dict_path={dicts}/en-{lang}.txt",
         "--train_dataset.text_processor.codemix_ratio=0.9",
@@ -34,15 +39,7 @@ def commit_command(lang="hi", model="LLAMA", out="SAVE", data="tatsu-lab/alpaca"
 def align_command(lang="hi", model="LLAMA", out="ALIGNED", data="graelo/wikipedia", config="20230601.hi",
                   dicts="dicts", total_steps=10000, seq_length=512, batch_size=16):
     """Every flag of the README's alignment command."""
-    return [
-        "--mesh_dim=1,1,-1", "--load_llama_config=7b", f"--load_checkpoint=params::{model}",
-        f"--total_steps={total_steps}", f"--logger.output_dir={out}", f"--save_milestone_freq={total_steps}",
-        f"--tokenizer.vocab_file={model}", "--tokenizer.add_bos_token=True", "--tokenizer.add_eos_token=True",
-        "--optimizer.type=adamw", "--optimizer.accumulate_gradient_steps=1",
-        "--optimizer.adamw_optimizer.weight_decay=0.0", "--optimizer.adamw_optimizer.lr=2e-5",
-        "--optimizer.adamw_optimizer.b1=0.9", "--optimizer.adamw_optimizer.b2=0.999",
-        "--optimizer.adamw_optimizer.end_lr=1e-7", "--optimizer.adamw_optimizer.lr_warmup_steps=300",
-        f"--optimizer.adamw_optimizer.lr_decay_steps={total_steps}", "--optimizer.adamw_optimizer.bf16_momentum=True",
+    return easylm_training_flags(model, out, total_steps, 300) + [
         "--train_dataset.text_processor.fields='text'",
         f"--train_dataset.text_processor.codemix_dict_path={dicts}/{lang}-en.txt",
         "--train_dataset.text_processor.codemix_ratio=0.5", "--train_dataset.type='huggingface'",

@@ -76,6 +76,7 @@ def test_language_codes_in_any_form():
     assert get_task("xcopa").check_lang("swh") == "sw"
     assert get_task("belebele").check_lang("sw") == "swh_Latn"
     assert get_task("xquad").check_lang("enhin") == "enhi"
+    assert get_task("tatoeba_retrieval").config_for(get_task("tatoeba_retrieval").check_lang("sw")) == "eng-swa"
 
 
 def write_jsonl(path, rows):

@@ -79,7 +79,8 @@ def run_evaluation(model, tokenizer, config: EvalConfig) -> tuple[dict, list[dic
     if spec.kind != "choice" and config.scoring != "cond":
         raise LangAdaptError(f"--scoring {config.scoring} applies to multiple-choice tasks, not {spec.name}")
     docs = load_task_documents(spec, lang, config.split, config.data_path, config.limit)
-    max_length = config.max_length or context_length(model, tokenizer)
+    model_limit = context_length(model, tokenizer)
+    max_length = min(config.max_length or model_limit, model_limit)
     start = time.perf_counter()
     runners = {"choice": _run_choice, "qa": _run_qa, "retrieval": _run_retrieval}
     metrics, samples, truncated = runners[spec.kind](model, tokenizer, spec, lang, docs, config, max_length)

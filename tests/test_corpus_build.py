@@ -13,6 +13,7 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from corpus_data.builders import (BAD_RATIO, GOOD, NEEDS_NORMALISING, NORMALISED, TOO_LONG, TOO_SHORT, WRONG_SRC,
                                   WRONG_TGT)
 from langadapt.corpus.opus_format import write_opus_moses_zip, write_opus_xml
+from langadapt.errors import LangAdaptError
 from langadapt.toy_models import save_tiny_sentence_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,11 +155,19 @@ def test_bad_input_fails_with_a_clear_message_and_no_output(sources, flags, mess
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(sources["tmp"] / "hf_home"))  # no stored login either
     out = sources["tmp"] / "out"
+    with pytest.raises(LangAdaptError) as raised:
+        build_opus_corpus.main([*seed_argv(sources, out, sources["tmp"] / "work"), *flags])
+    assert message in str(raised.value)
+    assert not out.exists()
+
+
+def test_bad_input_exits_2_with_one_line_error(sources):
+    out = sources["tmp"] / "out"
     result = subprocess.run([sys.executable, str(ROOT / "build_opus_corpus.py"),
-                             *seed_argv(sources, out, sources["tmp"] / "work"), *flags],
+                             *seed_argv(sources, out, sources["tmp"] / "work"), "--tgt", "xyz"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert message in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --tgt: unknown language code")
     assert not out.exists()
 
 

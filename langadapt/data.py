@@ -65,17 +65,18 @@ def load_any_dataset(name_or_path: str, config_name: Optional[str] = None, split
             raise LangAdaptError(f"dataset path {name_or_path} does not exist")
         if path.is_dir() and is_saved_dataset(path):
             return _select_split(datasets.load_from_disk(str(path)), split, str(path))
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
-            if not files:
-                raise LangAdaptError(f"{path} holds no saved dataset and no data files "
-                                     f"({', '.join(sorted(FILE_BUILDERS))})")
-            builder = builder_for_file(files[0])
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p)) if path.is_dir() else [path]
+        if not files:
+            raise LangAdaptError(f"{path} holds no saved dataset and no data files "
+                                 f"({', '.join(sorted(FILE_BUILDERS))})")
+        builder = builder_for_file(files[0])
+        try:
             data = datasets.load_dataset(builder, data_files={"train": [str(f) for f in files]},
                                          streaming=streaming, **load_kwargs)
-        else:
-            data = datasets.load_dataset(builder_for_file(path), data_files={"train": str(path)},
-                                         streaming=streaming, **load_kwargs)
+        except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
+            cause = err.__cause__ or err
+            raise LangAdaptError(f"{path}: cannot read it as {builder} data (empty or malformed file: "
+                                 f"{type(cause).__name__} {cause})") from err
         return _select_split(data, split, str(path))
     try:
         data = datasets.load_dataset(name_or_path, config_name, streaming=streaming, **load_kwargs)

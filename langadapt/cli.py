@@ -24,7 +24,7 @@ def setup_logging(level: str | int = "INFO", log_file: Optional[str] = None) -> 
     if isinstance(level, str):
         level = getattr(logging, level.upper(), None)
         if not isinstance(level, int):
-            raise LangAdaptError(f"--log_level: unknown level; expected DEBUG, INFO, WARNING or ERROR")
+            raise LangAdaptError("--log_level: unknown level; expected DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
 
 

@@ -211,6 +211,19 @@ def _is_tied(model: torch.nn.Module, key: str) -> bool:
     return any(key == k or key.endswith(k) for k in keys)
 
 
+def save_final_model(model, tokenizer, folder: str | os.PathLike) -> None:
+    """save_pretrained into a temporary folder, then move the files in, config.json last: a folder with a
+    config.json always holds complete weights, even if the job dies mid-save."""
+    folder = Path(folder)
+    tmp = folder / ".final-model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    for name in sorted((p.name for p in tmp.iterdir()), key=lambda n: (n == "config.json", n)):
+        os.replace(tmp / name, folder / name)
+    tmp.rmdir()
+
+
 # ------------------------------------------------------------------------------------------ run guards
 def prepare_output_dir(path: str | os.PathLike, overwrite: bool, resume: bool) -> Path:
     """Refuse to mix a new run into a non-empty folder unless told to overwrite or resume."""

@@ -13,8 +13,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -24,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..errors import LangAdaptError
 from ..training import (CheckpointManager, append_jsonl, capture_rng_state, check_finite, init_wandb,
-                        prepare_output_dir, restore_rng_state, set_seed, write_json_atomic)
+                        prepare_output_dir, restore_rng_state, save_final_model, set_seed, write_json_atomic)
 from .fcm import ForgetfulCausalMask
 from .optim import build_optimizer, build_scheduler, masked_row_mean_loss
 from .setup import build_stream, load_training_model, load_training_tokenizer
@@ -73,23 +71,15 @@ def _check_resumable(args: argparse.Namespace, state: dict[str, Any], world_size
 
 
 def _save_final(model, tokenizer, output_dir: Path, original_config: dict[str, Any]) -> None:
-    """save_pretrained into a temporary folder, then move the files in, config.json last: a folder with a
-    config.json is a complete model. The dropout settings changed for training are restored."""
-    staging = output_dir / ".final.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
+    """The final model with the dropout settings changed for training restored in its config."""
     changed = {name: getattr(model.config, name) for name in original_config}
     for name, value in original_config.items():
         setattr(model.config, name, value)
     try:
-        model.save_pretrained(staging, safe_serialization=True)
+        save_final_model(model, tokenizer, output_dir)
     finally:
         for name, value in changed.items():
             setattr(model.config, name, value)
-    tokenizer.save_pretrained(staging)
-    files = sorted(staging.iterdir(), key=lambda p: p.name == "config.json")
-    for file in files:
-        os.replace(file, output_dir / file.name)
-    staging.rmdir()
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -25,8 +23,8 @@ from transformers import get_scheduler
 from ..adaptation import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
 from ..errors import LangAdaptError
 from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, read_config_dict
-from ..training import (CheckpointManager, NonFiniteLossError, ResumableSampler, append_jsonl,
-                        capture_rng_state, init_wandb, prepare_output_dir, restore_rng_state, set_seed,
+from ..training import (CheckpointManager, NonFiniteLossError, ResumableSampler, append_jsonl, capture_rng_state,
+                        init_wandb, prepare_output_dir, restore_rng_state, save_final_model, set_seed,
                         write_json_atomic)
 from .data import PairCollator, TokenizedPairs, load_flores_pairs, load_translation_pairs, target_labels
 from .distributed import torch_env_from_slurm
@@ -429,19 +427,6 @@ def parameter_fingerprints(model) -> list[float]:
     parts = [torch.zeros_like(value) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, value)
     return [p.item() for p in parts]
-
-
-def save_final_model(model, tokenizer, save_dir: Path) -> None:
-    """save_pretrained into a temporary folder, then move the files in, config.json last: a folder with a
-    config.json always holds complete weights."""
-    tmp = save_dir / ".final-model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    names = sorted(p.name for p in tmp.iterdir())
-    for name in sorted(names, key=lambda n: n == "config.json"):
-        os.replace(tmp / name, save_dir / name)
-    tmp.rmdir()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -4,18 +4,22 @@ Code-mixing replaces dictionary words by a translation, word by word, with proba
 split on single spaces only, so joining the pieces back gives the exact original spacing; newlines and
 tabs stay inside their "word", as in the original implementation. Leading/trailing punctuation, ASCII
 symbols and whitespace are stripped before the (case-sensitive) lookup and re-attached afterwards.
-Every draw comes from a `random.Random` the caller seeds per example and epoch, so the mixing is
-reproducible, independent of data order and process count, and different on every pass over the data.
+Every draw comes from a random stream the caller seeds per example and epoch (`example_rng`), so the
+mixing is reproducible, independent of data order and process count, and different on every pass over
+the data.
 """
 from __future__ import annotations
 
-import random
+import hashlib
 import re
 import string
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate, chain
+from operator import getitem
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Protocol, Sequence
 
 from .errors import LangAdaptError
 
@@ -80,19 +84,22 @@ def load_muse_dictionary(path: str | Path) -> MuseDictionary:
 
 
 # ------------------------------------------------------------------------------------------ code-mixing
-class _EdgeCharacters(dict):
-    """char -> is it stripped from word edges (Unicode punctuation P*, ASCII symbols, whitespace)?
+def _is_edge(char: str) -> bool:
+    """Stripped from word edges: Unicode punctuation (P*), ASCII symbols, whitespace."""
+    return char in string.punctuation or char.isspace() or unicodedata.category(char).startswith("P")
 
-    Filled on first sight of each character: scanning all of Unicode up front costs seconds.
-    """
+
+class _EdgeCharacters(dict):
+    """char -> `_is_edge(char)`, filled on first sight: scanning all of Unicode up front costs seconds."""
 
     def __missing__(self, char: str) -> bool:
-        edge = char in _ASCII_EDGES or char.isspace() or unicodedata.category(char).startswith("P")
-        self[char] = edge
+        self[char] = edge = _is_edge(char)
         return edge
 
 
-_ASCII_EDGES = frozenset(string.punctuation)
+# The edge characters among ASCII (string.punctuation plus whitespace, \x1c-\x1f included), for
+# str.strip: most words of most data have only these at their edges.
+_ASCII_EDGES = "".join(char for char in map(chr, range(128)) if _is_edge(char))
 
 
 @dataclass
@@ -116,16 +123,49 @@ class CodeMixStats:
                 "replaced_fraction": round(self.replaced / self.words, 6) if self.words else 0.0}
 
 
-_NOT_IN_DICTIONARY = None
-PARSE_CACHE_LIMIT = 2_000_000
+class RandomBytes(Protocol):
+    """What the mixer draws from: `random.Random` or `ExampleRandom`."""
+
+    def randbytes(self, n: int) -> bytes: ...
+
+
+class ExampleRandom:
+    """The random bytes of one example: SHAKE-128 of (seed, epoch, index), read in order.
+
+    Starting one costs ~1 us where seeding a `random.Random` (Mersenne Twister) costs ~6 us, and one is
+    started per training example."""
+
+    __slots__ = ("_stream", "_read")
+
+    def __init__(self, seed: int, epoch: int, index: int):
+        self._stream = hashlib.shake_128(f"codemix {seed} {epoch} {index}".encode())
+        self._read = 0
+
+    def randbytes(self, n: int) -> bytes:
+        start = self._read
+        self._read += n
+        return self._stream.digest(self._read)[start:]
+
+
+# Distinct words remembered per mixer (a few hundred bytes each): Alpaca has ~10^5, Wikipedia more;
+# words past the limit are parsed on every occurrence, which is correct, only slower.
+OUTCOME_CACHE_LIMIT = 1_000_000
+# One unsigned 32-bit draw per word, read from the random bytes (C `unsigned int` is 32-bit).
+_DRAW_BYTES, _DRAW_FORMAT = 4, "I"
+_DRAW_RANGE = 1 << (8 * _DRAW_BYTES)
 
 
 class CodeMixer:
     """Replace dictionary words by a uniformly chosen translation with probability `ratio`.
 
-    Each distinct space-separated word is parsed once (edges stripped, core looked up) and remembered:
-    running text repeats its words, so the per-word work is one dict lookup plus, for dictionary words,
-    the random draws.
+    This runs on every word of the training data, so the per-word work is done by C loops (map, bisect,
+    join) instead of Python statements. Each distinct space-separated word is parsed once into its
+    possible outcomes, `(word, head + translation_1 + tail, ..., head + translation_k + tail)` (just
+    `(word,)` outside the dictionary), and remembered. Then every word costs one 32-bit draw, all read
+    at once from the example's random bytes: a draw below `(1 - ratio) * 2**32` keeps the word, one in
+    the i-th of k equal slices of the rest picks translation i (found by bisecting the word's slice
+    starts). Draws are independent per word, so each word is replaced with probability `ratio` by a
+    uniformly chosen translation, exact to 2**-32.
     """
 
     def __init__(self, dictionary: MuseDictionary, ratio: float):
@@ -134,48 +174,70 @@ class CodeMixer:
         self.dictionary, self.ratio = dictionary, ratio
         self.stats = CodeMixStats()
         self._edges = _EdgeCharacters()
-        self._parsed: dict[str, Optional[tuple[str, tuple[str, ...], str]]] = {}
+        self._outcomes: dict[str, tuple[str, ...]] = {}
+        # Outcomes of the words without edges, built once and shared by every cache entry that uses them.
+        self._bare_outcomes = {core: (core,) + options for core, options in dictionary.translations.items()}
+        # Slice starts by number of outcomes: one (not in the dictionary) -> none, k + 1 -> k starts.
+        replaced_range = round(ratio * _DRAW_RANGE)
+        kept_below = _DRAW_RANGE - replaced_range
+        most = max(map(len, dictionary.translations.values()), default=0)
+        self._slice_starts = [(), ()] + [tuple(kept_below + replaced_range * i // k for i in range(k))
+                                         for k in range(1, most + 1)]
 
-    def _parse(self, word: str) -> Optional[tuple[str, tuple[str, ...], str]]:
-        """(leading edge, translations of the core, trailing edge), or None when the core is unknown.
-
-        A core with one translation is stored as its finished replacement, (replacement, (), "")."""
+    def _split_unicode_edges(self, word: str) -> tuple[str, str, str]:
+        """(leading edge, core, trailing edge), one character at a time."""
         edges, start, end = self._edges, 0, len(word)
         while start < end and edges[word[start]]:
             start += 1
         while end > start and edges[word[end - 1]]:
             end -= 1
-        options = self.dictionary.translations.get(word[start:end]) if end > start else None
-        if not options:
-            parsed = _NOT_IN_DICTIONARY
-        elif len(options) == 1:
-            parsed = (word[:start] + options[0] + word[end:], (), "")
-        else:
-            parsed = (word[:start], options, word[end:])
-        if len(self._parsed) < PARSE_CACHE_LIMIT:
-            self._parsed[word] = parsed
-        return parsed
+        return word[:start], word[start:end], word[end:]
 
-    def mix(self, text: str, rng: random.Random) -> str:
-        # Comprehensions instead of one loop with several statements: this runs for every word of the
-        # training data, and the data pipeline's budget for code-mixing is ~10% of its time.
-        words = text.split(" ")
-        get, draw, ratio = self._parsed.get, rng.random, self.ratio
-        entries = [get(word, False) for word in words]
-        if False in entries:
-            entries = [self._parse(word) if entry is False else entry for word, entry in zip(words, entries)]
-        found = len(entries) - entries.count(None)
-        if ratio >= 1.0:
-            chosen = [position for position, entry in enumerate(entries) if entry is not None]
+    def _parse(self, word: str) -> tuple[str, ...]:
+        """The word's possible outcomes, remembered while the cache has room.
+
+        ASCII edges go by str.strip; only a core that then starts or ends beyond ASCII (a non-ASCII
+        edge, or a word in another script) needs the character-by-character split."""
+        left = word.lstrip(_ASCII_EDGES)
+        core = left.rstrip(_ASCII_EDGES)
+        if core and (core[0] >= "\x80" or core[-1] >= "\x80"):
+            head, core, tail = self._split_unicode_edges(word)
         else:
-            chosen = [position for position, entry in enumerate(entries) if entry is not None and draw() < ratio]
-        for position in chosen:
-            head, options, tail = entries[position]
-            words[position] = head + options[int(draw() * len(options))] + tail if options else head
-        self.stats.words += len(words) - words.count("")
-        self.stats.in_dictionary += found
-        self.stats.replaced += len(chosen)
-        return " ".join(words) if chosen else text
+            head, tail = word[:len(word) - len(left)], left[len(core):]
+        if not (head or tail):
+            outcomes = self._bare_outcomes.get(core) or (word,)
+        else:
+            options = self.dictionary.translations.get(core, ()) if core else ()
+            outcomes = (word,) + tuple([head + option + tail for option in options])
+        if len(self._outcomes) < OUTCOME_CACHE_LIMIT:
+            self._outcomes[word] = outcomes
+        return outcomes
+
+    def mix(self, text: str, rng: RandomBytes) -> str:
+        return self.mix_texts([text], rng)[0]
+
+    def mix_texts(self, texts: Sequence[str], rng: RandomBytes) -> list[str]:
+        """Mix the texts of one example in one pass: the per-call costs are paid once per example."""
+        pieces = [text.split(" ") for text in texts]
+        words = pieces[0] if len(pieces) == 1 else list(chain.from_iterable(pieces))
+        outcomes = list(map(self._outcomes.get, words))
+        if None in outcomes:
+            outcomes = [self._parse(word) if known is None else known for word, known in zip(words, outcomes)]
+        sizes = list(map(len, outcomes))
+        count = len(words)
+        draws = memoryview(rng.randbytes(_DRAW_BYTES * count)).cast(_DRAW_FORMAT)
+        picks = list(map(bisect_right, map(self._slice_starts.__getitem__, sizes), draws))
+        kept = picks.count(0)
+        self.stats.words += count - words.count("")
+        self.stats.in_dictionary += count - sizes.count(1)
+        self.stats.replaced += count - kept
+        if kept == count:
+            return list(texts)
+        mixed = list(map(getitem, outcomes, picks))
+        if len(pieces) == 1:
+            return [" ".join(mixed)]
+        bounds = list(accumulate(map(len, pieces), initial=0))
+        return [" ".join(mixed[start:end]) for start, end in zip(bounds, bounds[1:])]
 
 
 # ------------------------------------------------------------------------------------------------ Alpaca
@@ -186,7 +248,7 @@ def alpaca_prompt(instruction: str, context: str) -> str:
 
 
 def alpaca_prompt_and_response(record: Mapping[str, object], mixer: Optional[CodeMixer],
-                               rng: Optional[random.Random], block_codemix_in_template: bool,
+                               rng: Optional[RandomBytes], block_codemix_in_template: bool,
                                source: str = "dataset") -> tuple[str, str]:
     """(prompt, response) of one Alpaca record, code-mixed when a mixer is given.
 
@@ -199,13 +261,16 @@ def alpaca_prompt_and_response(record: Mapping[str, object], mixer: Optional[Cod
                              f"got keys {sorted(record)}")
     if mixer is None:
         return alpaca_prompt(instruction, str(context)), response
-    if block_codemix_in_template:
-        prompt = alpaca_prompt(mixer.mix(instruction, rng), mixer.mix(str(context), rng) if context else "")
+    if not block_codemix_in_template:
+        prompt, response = mixer.mix_texts([alpaca_prompt(instruction, str(context)), response], rng)
+        return prompt, response
+    if context:
+        instruction, context, response = mixer.mix_texts([instruction, str(context), response], rng)
     else:
-        prompt = mixer.mix(alpaca_prompt(instruction, str(context)), rng)
-    return prompt, mixer.mix(response, rng)
+        instruction, response = mixer.mix_texts([instruction, response], rng)
+    return alpaca_prompt(instruction, context), response
 
 
-def example_rng(seed: int, epoch: int, index: int) -> random.Random:
+def example_rng(seed: int, epoch: int, index: int) -> ExampleRandom:
     """The per-example stream: same draws for the same (seed, epoch, example), new ones each epoch."""
-    return random.Random((seed * 1_000_003 + epoch) * 4_294_967_311 + index)
+    return ExampleRandom(seed, epoch, index)

@@ -1,9 +1,12 @@
 """Code-mixing as REFERENCE.md section 3 specifies it: dictionaries, word-level mixing, Alpaca templates."""
 import random
+import string
+import unicodedata
 from collections import Counter
 
 import pytest
 
+from langadapt import codemix
 from langadapt.codemix import (ALPACA_PROMPT_INPUT, ALPACA_PROMPT_NO_INPUT, CodeMixer, MuseDictionary,
                                alpaca_prompt_and_response, dictionary_direction, example_rng,
                                load_muse_dictionary)
@@ -136,3 +139,65 @@ def test_bundled_sample_dictionaries_load_and_cover_the_bundled_data():
         hi_en.mix(json.loads(line)["text"], random.Random(0))
     assert en_hi.stats.coverage > 0.15 and hi_en.stats.coverage > 0.15
     assert len(load_muse_dictionary("dicts/sample/en-el.txt")) and len(load_muse_dictionary("dicts/sample/el-en.txt"))
+
+
+def test_unicode_punctuation_ascii_symbols_and_whitespace_are_edges_other_symbols_not():
+    mixer = mixer_of({"house": ["ghar"]}, 1.0)
+    text = "«house»। $house house€ house\u00a0 ¿house?"
+    assert mixer.mix(text, random.Random(0)) == "«ghar»। $ghar house€ ghar\u00a0 ¿ghar?"
+
+
+def reference_mix_at_ratio_one(text, table):
+    """REFERENCE.md section 3 written the straightforward way, for single-translation words at ratio 1."""
+    def edge(char):
+        return char in string.punctuation or char.isspace() or unicodedata.category(char).startswith("P")
+
+    out = []
+    for word in text.split(" "):
+        start, end = 0, len(word)
+        while start < end and edge(word[start]):
+            start += 1
+        while end > start and edge(word[end - 1]):
+            end -= 1
+        core = word[start:end]
+        out.append(word[:start] + table[core] + word[end:] if core in table else word)
+    return " ".join(out)
+
+
+def test_mixing_matches_the_straightforward_reference_on_random_text():
+    rng = random.Random(5)
+    vocabulary = ["tea", "Tea", "water", "घर", "go", "a", "x1", "don't"]
+    table = {"tea": "chai", "water": "पानी", "घर": "house", "go": "jao", "don't": "mat"}
+    edges = ["", "", ",", ".", "!?", "(", ")", "«", "»", "।", "\n", "\t", "$", "€", "'", "\u3000"]
+    words = [rng.choice(edges) + rng.choice(vocabulary) + rng.choice(edges) for _ in range(3000)]
+    text = "".join(word + rng.choice([" ", " ", "  ", " \n "]) for word in words)
+    mixer = mixer_of({k: [v] for k, v in table.items()}, 1.0)
+    assert mixer.mix(text, random.Random(0)) == reference_mix_at_ratio_one(text, table)
+
+
+def test_several_texts_of_one_example_are_mixed_separately_with_their_spacing():
+    mixer = mixer_of({"a": ["x"], "b": ["y"]}, 1.0)
+    assert mixer.mix_texts(["a  b", "", "b a\nc"], random.Random(0)) == ["x  y", "", "y a\nc"]
+    assert (mixer.stats.words, mixer.stats.in_dictionary, mixer.stats.replaced) == (4, 3, 3)
+    assert mixer_of({"a": ["x"]}, 0.0).mix_texts(["a", "a b"], random.Random(0)) == ["a", "a b"]
+
+
+def test_translations_chosen_uniformly_behind_punctuation():
+    mixer = mixer_of({"go": ["one", "two", "three"]}, 0.5)
+    counts = Counter(mixer.mix(" ".join(["(go,"] * 6000), random.Random(2)).split(" "))
+    assert set(counts) == {"(go,", "(one,", "(two,", "(three,"}
+    assert 2750 < counts["(go,"] < 3250 and all(850 < counts[f"({w},"] < 1150 for w in ("one", "two", "three"))
+
+
+def test_words_past_the_cache_limit_are_still_mixed(monkeypatch):
+    monkeypatch.setattr(codemix, "OUTCOME_CACHE_LIMIT", 1)
+    mixer = mixer_of({"a": ["x"], "b": ["y"]}, 1.0)
+    assert mixer.mix("a, b. c a", random.Random(0)) == "x, y. c x"
+    assert mixer.mix("b. a, c", random.Random(0)) == "y. x, c"
+
+
+def test_example_stream_is_reproducible_and_reads_on():
+    whole = example_rng(3, 1, 7).randbytes(12)
+    stream = example_rng(3, 1, 7)
+    assert stream.randbytes(5) + stream.randbytes(7) == whole
+    assert example_rng(3, 2, 7).randbytes(12) != whole and example_rng(4, 1, 7).randbytes(12) != whole

@@ -27,7 +27,7 @@ logger = logging.getLogger("demo")
 
 # Steps and sizes per run size: "full" is `make demo`, "smoke" the CI test of the same pipeline.
 SIZES = {
-    "full": {"clm_steps": 300, "adapt_steps": 300, "align_steps": 40, "commit_steps": 60, "vocab": 1024,
+    "full": {"clm_steps": 150, "adapt_steps": 300, "align_steps": 40, "commit_steps": 60, "vocab": 1024,
              "eval_every": 50},
     "smoke": {"clm_steps": 6, "adapt_steps": 6, "align_steps": 3, "commit_steps": 3, "vocab": 384,
               "eval_every": 3},
@@ -106,7 +106,7 @@ def sense_adaptation(demo: Demo, tokenizer_dir: Path, encoder: Path) -> dict[str
              "--tokenizer_name", tokenizer_dir, "--train_file", DATA / "english_train.txt",
              "--validation_file", DATA / "english_valid.txt", "--block_size", "64",
              "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "16",
-             "--learning_rate", "3e-3", "--warmup_ratio", "0.1", "--weight_decay", "0.01",
+             "--learning_rate", "1e-3", "--warmup_ratio", "0.1", "--weight_decay", "0.01",
              "--do_train", "--do_eval", "--output_dir", out / "backpack-base", "--overwrite_output_dir",
              "--max_steps", size["clm_steps"], "--logging_steps", "25", "--save_steps", "1000",
              "--save_total_limit", "1", "--report_to", "none", "--run_name", "demo-clm", "--seed", "0")
@@ -200,6 +200,25 @@ def results_table(out: Path) -> list[tuple[str, str, float, float]]:
     return rows
 
 
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in lines(path)]
+
+
+def training_table(out: Path) -> list[tuple[str, str, float, float]]:
+    """(stage, loss, first logged, last logged) for every training run of the demo."""
+    clm = [r for r in json.loads((out / "backpack-base" / "trainer_state.json").read_text())["log_history"]
+           if "loss" in r]
+    rows = [("Backpack pretraining (run_clm.py)", "train loss", clm[0]["loss"], clm[-1]["loss"])]
+    adaptation = [r for r in jsonl(out / "backpack-adapted" / "metrics.jsonl") if r.get("kind") == "train"]
+    for key in ("context_loss", "sense_loss", "lm_loss", "total_loss"):
+        rows.append(("Sense adaptation (run_adaptation.py)", key, adaptation[0][key], adaptation[-1][key]))
+    for stage, folder in (("COMMIT alignment (commit_train.py --mode text)", "commit-aligned"),
+                          ("COMMIT instruction tuning (commit_train.py --mode alpaca)", "commit")):
+        log = [r for r in jsonl(out / folder / "train_log.jsonl") if "loss" in r]
+        rows.append((stage, "train loss", log[0]["loss"], log[-1]["loss"]))
+    return rows
+
+
 def bar_plot(rows, path: Path) -> None:
     import matplotlib
 
@@ -216,7 +235,7 @@ def bar_plot(rows, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(out: Path, rows, timings: dict[str, float], wall: float) -> str:
+def write_report(out: Path, rows, training, timings: dict[str, float], wall: float) -> str:
     plots = sorted(p.relative_to(out) for p in out.glob("backpack-adapted/*.png"))
     lines_out = ["# langadapt demo results", "",
                  "Base = tiny Backpack pretrained on English / tiny Llama; adapted = after sense adaptation "
@@ -224,6 +243,8 @@ def write_report(out: Path, rows, timings: dict[str, float], wall: float) -> str
                  "tiny bundled data: the numbers show the pipeline works, not what the methods reach.", "",
                  "| task | metric | base | adapted |", "|---|---|---|---|"]
     lines_out += [f"| {task} | {metric} | {base:.4g} | {adapted:.4g} |" for task, metric, base, adapted in rows]
+    lines_out += ["", "| training stage | loss | first logged | last logged |", "|---|---|---|---|"]
+    lines_out += [f"| {stage} | {name} | {first:.4g} | {last:.4g} |" for stage, name, first, last in training]
     lines_out += ["", "![base vs adapted](results.png)", ""]
     lines_out += [f"![{p.stem}]({p.as_posix()})" for p in plots]
     lines_out += ["", f"Wall time: {wall:.0f} s. Stage times (s): " +
@@ -251,7 +272,7 @@ def main(argv=None) -> int:
     commit(demo, llama_dir)
     rows = results_table(out)
     bar_plot(rows, out / "results.png")
-    report = write_report(out, rows, demo.timings, time.perf_counter() - start)
+    report = write_report(out, rows, training_table(out), demo.timings, time.perf_counter() - start)
     print(report)
     print(f"written: {out / 'RESULTS.md'}")
     return 0

@@ -28,9 +28,9 @@ logger = logging.getLogger("demo")
 # Steps and sizes per run size: "full" is `make demo`, "smoke" the CI test of the same pipeline.
 SIZES = {
     "full": {"clm_steps": 150, "adapt_steps": 300, "align_steps": 40, "commit_steps": 60, "vocab": 1024,
-             "eval_every": 50},
+             "eval_every": 50, "log_every": 10},
     "smoke": {"clm_steps": 6, "adapt_steps": 6, "align_steps": 3, "commit_steps": 3, "vocab": 384,
-              "eval_every": 3},
+              "eval_every": 3, "log_every": 1},
 }
 
 
@@ -108,7 +108,7 @@ def sense_adaptation(demo: Demo, tokenizer_dir: Path, encoder: Path) -> dict[str
              "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "16",
              "--learning_rate", "1e-3", "--warmup_ratio", "0.1", "--weight_decay", "0.01",
              "--do_train", "--do_eval", "--output_dir", out / "backpack-base", "--overwrite_output_dir",
-             "--max_steps", size["clm_steps"], "--logging_steps", "25", "--save_steps", "1000",
+             "--max_steps", size["clm_steps"], "--logging_steps", size["log_every"], "--save_steps", "1000",
              "--save_total_limit", "1", "--report_to", "none", "--run_name", "demo-clm", "--seed", "0")
     demo.run("3_sense_adaptation", "run_adaptation.py", "--model_id", out / "backpack-base",
              "--max_length", "48", "--dataset_name", out / "corpus", "--dataset_split", "train",
@@ -122,7 +122,7 @@ def sense_adaptation(demo: Demo, tokenizer_dir: Path, encoder: Path) -> dict[str
              "--w_ctx_tail", "0.15", "--w_sns_tail", "0.15", "--w_lm_tail", "0.70",
              "--tau_ctx_start", "0.07", "--tau_ctx_end", "0.07", "--tau_sns_start", "0.05", "--tau_sns_end", "0.05",
              "--max_steps", size["adapt_steps"], "--eval_every_n_steps", size["eval_every"],
-             "--save_every", size["adapt_steps"], "--max_checkpoints", "1", "--log_every_n_steps", "25",
+             "--save_every", size["adapt_steps"], "--max_checkpoints", "1", "--log_every_n_steps", size["log_every"],
              "--resume_from_checkpoint", "--save_dir", out / "backpack-adapted", "--seed", "1234")
     return {"base": out / "backpack-base", "adapted": out / "backpack-adapted"}
 
@@ -146,7 +146,7 @@ def commit(demo: Demo, llama_dir: Path) -> dict[str, Path]:
     out, size = demo.out, demo.size
     shared = ["--seq_length", "128", "--batch_size", "8", "--lr", "2e-3", "--end_lr", "1e-5", "--b1", "0.9",
               "--b2", "0.999", "--weight_decay", "0.0", "--resid_pdrop", "0.05", "--embd_pdrop", "0.05",
-              "--attn_pdrop", "0.05", "--fcm_max_ratio", "0.1", "--report_to", "none", "--log_steps", "10",
+              "--attn_pdrop", "0.05", "--fcm_max_ratio", "0.1", "--report_to", "none", "--log_steps", size["log_every"],
               "--seed", "0"]
     demo.run("5_commit_align", "commit_train.py", "--model_name_or_path", llama_dir, "--mode", "text",
              "--text_field", "text", "--dataset_name", DATA / "hi_text_sample.jsonl",

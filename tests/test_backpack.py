@@ -211,3 +211,23 @@ def test_sequence_longer_than_positions_is_refused():
 def test_num_senses_must_divide_width():
     with pytest.raises(LangAdaptError, match="divisible"):
         BackpackGPT2Config(n_embd=30, num_senses=4)
+
+
+def test_cache_batch_operations_keep_the_sense_buffers_in_step():
+    model = tiny_model()
+    ids = torch.randint(1, 61, (2, 6))
+    with torch.no_grad():
+        cache = model(ids, use_cache=True).past_key_values
+        expected_values = cache.sense_values.clone()
+        cache.batch_repeat_interleave(2)
+        assert torch.equal(cache.sense_values, expected_values.repeat_interleave(2, dim=0))
+        cache.batch_select_indices(torch.tensor([0, 3]))
+        assert torch.equal(cache.sense_values, expected_values)
+        cache.reorder_cache(torch.tensor([1, 0]))
+        assert torch.equal(cache.sense_values, expected_values.flip(0))
+        cache.crop(-2)
+        assert cache.get_seq_length() == 4 and cache.sense_keys.shape[2] == 4
+        # decoding on from the cropped cache equals recomputing the 5-token prefix
+        nxt = model(ids.flip(0)[:, 4:5], past_key_values=cache, use_cache=True).logits
+        full = model(ids.flip(0)[:, :5]).logits[:, -1:]
+    torch.testing.assert_close(nxt, full, atol=1e-5, rtol=0)

@@ -1,13 +1,15 @@
-"""Corpus building pieces: normalisation fast path, filters, dedup, bounded parallel map, readers."""
+"""Corpus building pieces: normalisation fast path, filters, dedup, bounded parallel map, readers, shuffle."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 from datasets import Dataset
 from sacremoses import MosesPunctNormalizer
 
 from corpus_data.builders import BAD_RATIO, GOOD, NEEDS_NORMALISING, NORMALISED, TOO_SHORT, WRONG_SRC, WRONG_TGT
+from langadapt.corpus import writer
 from langadapt.corpus.dedup import SeenPairs
 from langadapt.corpus.filters import FilterSettings, filter_pairs, length_ratio_ok
 from langadapt.corpus.hf_reader import HFSource, candidate_configs, translation_keys
@@ -106,3 +108,17 @@ def test_hf_dataset_without_the_pair_is_unavailable(tmp_path):
     Dataset.from_dict({"translation": [{"eng": s, "fra": t} for s, t in GOOD[:2]]}).to_json(str(path))
     with pytest.raises(CorpusUnavailable, match="no `translation` holds both"):
         list(HFSource(str(path), "eng", "swh").pairs())
+
+
+@pytest.mark.parametrize("target_size", [0, 23, 500])
+def test_batched_shuffle_equals_datasets_shuffle_and_counts_corpora(tmp_path, monkeypatch, target_size):
+    monkeypatch.setattr(writer, "WRITE_BATCH", 7)  # several record batches in, several gathers out
+    rows = [[f"src {i}", f"tgt {i}", i % 3] for i in range(50)]
+    arrow = tmp_path / "pairs.arrow"
+    writer.write_arrow(rows, arrow, "eng", "swh")
+    train, per_corpus = writer.shuffled_and_capped(arrow, tmp_path / "shuffled.arrow", target_size, seed=5)
+    expected = Dataset.from_file(str(arrow)).shuffle(seed=5)
+    expected = expected.select(range(min(target_size or 50, 50)))
+    assert train["translation"] == expected["translation"]
+    assert train.column_names == ["translation"]
+    assert per_corpus == Counter(expected["corpus"])

@@ -187,7 +187,7 @@ def build_corpus(cfg: CorpusBuildConfig,
     arrow = work / "final" / "pairs.arrow"
     write_arrow(records.read_records(final_rows), arrow, get_language(cfg.src).iso3, get_language(cfg.tgt).iso3)
 
-    train, per_corpus = shuffled_and_capped(arrow, cfg.target_size, cfg.seed)
+    train, per_corpus = shuffled_and_capped(arrow, work / "final" / "shuffled.arrow", cfg.target_size, cfg.seed)
     for index, _ in filtered:
         stats[index].counts["final"] = per_corpus.get(index, 0)
     summary = {"src": get_language(cfg.src).iso3, "tgt": get_language(cfg.tgt).iso3,

@@ -1,8 +1,10 @@
 """Final dataset: shuffle with the seed, cap at the target size, save as DatasetDict({"train"}).
 
-Rows are streamed into an Arrow file (memory-mapped afterwards), so memory stays flat however many pairs
-survive; the shuffle is an index permutation. The dataset is saved under a temporary name beside
-`hf_out` and renamed into place, so `hf_out` is either the previous complete output or the new one.
+Rows are streamed into an Arrow file, then copied into a second one in shuffled order, a batch of rows at
+a time, so anonymous memory stays flat however many pairs survive (the two files are read through memory
+maps: their pages count as file-backed RSS, which the kernel reclaims under pressure). The dataset is saved
+under a temporary name beside `hf_out` and renamed into place, so `hf_out` is either the previous complete
+output or the new one.
 """
 from __future__ import annotations
 
@@ -41,19 +43,65 @@ def write_arrow(rows: Iterable[list], path: Path, src3: str, tgt3: str) -> int:
     return count
 
 
-def shuffled_and_capped(arrow_file: Path, target_size: int, seed: int):
-    """The final split (without the corpus column) and its pair count per corpus index."""
-    from datasets import Dataset
+def _record_batches(arrow_file: Path):
+    """The schema and memory-mapped record batches of an Arrow stream file; the file stays mapped only as
+    long as the batches live."""
+    import pyarrow as pa
 
-    data = Dataset.from_file(str(arrow_file))
-    if target_size and target_size > len(data):
+    with pa.memory_map(str(arrow_file)) as source:
+        stream = pa.ipc.open_stream(source)
+        return stream.schema, stream.read_all().to_batches()
+
+
+def _gather(batches: list, offsets, indices):
+    """`table.take(indices)` as one take per record batch: pyarrow's take on a chunked table would first
+    concatenate every chunk of the memory-mapped table into one in-memory copy (ARROW-9773)."""
+    import numpy as np
+    import pyarrow as pa
+
+    owner = np.searchsorted(offsets, indices, side="right") - 1
+    by_owner = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[by_owner], np.arange(len(batches) + 1))
+    pieces = [batches[b].take(indices[by_owner[lo:hi]] - offsets[b])
+              for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])) if hi > lo]
+    return pa.Table.from_batches(pieces).take(np.argsort(by_owner))
+
+
+def shuffled_and_capped(arrow_file: Path, out_file: Path, target_size: int, seed: int):
+    """The final split (without the corpus column, written to `out_file`) and its pair count per corpus index.
+
+    Same rows in the same order as `Dataset.shuffle(seed=seed).select(range(target_size))`: the permutation
+    is numpy's `default_rng(seed).permutation`, as datasets draws it. But datasets' `select` turns the
+    permutation into a Python list (~45 bytes a row) and counting corpora over a whole column makes another;
+    here it stays a numpy array (8 bytes a row) applied `WRITE_BATCH` rows at a time.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+    from datasets import Dataset, Features
+    from datasets.arrow_writer import ArrowWriter
+
+    schema, batches = _record_batches(arrow_file)
+    offsets = np.cumsum([0] + [len(batch) for batch in batches])
+    total = int(offsets[-1])
+    if target_size and target_size > total:
         logger.warning("--target_size %d is more than the %d pairs that survived; keeping all of them",
-                       target_size, len(data))
-    data = data.shuffle(seed=seed)
-    if target_size and len(data) > target_size:
-        data = data.select(range(target_size))
-    per_corpus = Counter(data["corpus"])
-    return data.remove_columns("corpus"), per_corpus
+                       target_size, total)
+    order = np.random.default_rng(seed).permutation(total)
+    if target_size:
+        order = order[:target_size]
+    features = Features.from_arrow_schema(schema)
+    del features["corpus"]
+    per_corpus: Counter = Counter()
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with ArrowWriter(features=features, path=str(out_file)) as writer:
+        for start in range(0, len(order), WRITE_BATCH):
+            rows = _gather(batches, offsets, order[start:start + WRITE_BATCH])
+            for item in pc.value_counts(rows["corpus"]).to_pylist():
+                per_corpus[item["values"]] += item["counts"]
+            writer.write_table(rows.drop_columns(["corpus"]))
+        writer.finalize()
+    del batches  # unmaps the input before the caller maps the output
+    return Dataset.from_file(str(out_file)), per_corpus
 
 
 def save_atomically(train, hf_out: Path, extra_files: Optional[dict[str, Callable[[Path], Any]]] = None) -> None:

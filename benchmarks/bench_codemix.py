@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 ALPACA_RECORDS = 52_002
 TOKENIZER_RECORDS = 10_000  # more records, drawn alike, that the tokenizer is trained on
 RATIO = 0.9
+ENCODE_BATCH = 64  # examples per PackedStream refill, as in training
 CONSONANTS = [chr(c) for c in range(0x0915, 0x0939)]
 VOWEL_SIGNS = [""] * 3 + [chr(c) for c in range(0x093E, 0x094D)]
 
@@ -121,7 +122,7 @@ def run_pipeline(dataset, tokenizer, mixer, seq_length: int, rows: int) -> tuple
     from langadapt.commit.data import ExampleEncoder, PackedStream
 
     stream = PackedStream(dataset, ExampleEncoder(tokenizer, "alpaca", mixer=mixer), seq_length,
-                          encode_batch=64)
+                          encode_batch=ENCODE_BATCH)
     packed = 0
     started = time.process_time()
     while stream.consumed < len(dataset):
@@ -129,19 +130,28 @@ def run_pipeline(dataset, tokenizer, mixer, seq_length: int, rows: int) -> tuple
     return time.process_time() - started, stream.consumed, packed + len(stream.tokens)
 
 
-def time_mixing(records, dictionary) -> tuple[float, float]:
-    """CPU seconds code-mixing adds to formatting (mixed minus unmixed formatting of every record), in a
-    first epoch (fresh mixer) and in a second one (every word already parsed)."""
-    from langadapt.codemix import CodeMixer, alpaca_prompt_and_response, example_rng
+def time_mixing(dataset, tokenizer, dictionary) -> tuple[float, float]:
+    """CPU seconds code-mixing adds to the pipeline's text step (`ExampleEncoder.texts`: per-example
+    random streams, mixing, formatting) over the pipeline's batches in its order, mixed minus unmixed,
+    in a first epoch (fresh mixer) and in a second one (every word already parsed)."""
+    from langadapt.codemix import CodeMixer
+    from langadapt.commit.data import ExampleEncoder, PackedStream
 
-    def format_all(mixer, epoch: int) -> float:
+    stream = PackedStream(dataset, ExampleEncoder(tokenizer, "alpaca"), 16)
+    sampler = iter(stream.sampler)
+    order = [next(sampler) for _ in range(len(dataset))]
+    batches = [order[start:start + ENCODE_BATCH] for start in range(0, len(order), ENCODE_BATCH)]
+    batches = [(stream.dataset[indices], indices) for indices in batches]
+
+    def texts_of_epoch(mixer, epoch: int) -> float:
+        encoder = ExampleEncoder(tokenizer, "alpaca", mixer=mixer)
         started = time.process_time()
-        for index, record in enumerate(records):
-            alpaca_prompt_and_response(record, mixer, example_rng(0, epoch, index) if mixer else None, True)
+        for records, indices in batches:
+            encoder.texts(records, indices, [epoch] * len(indices))
         return time.process_time() - started
 
     mixer = CodeMixer(dictionary, RATIO)
-    first, later, plain = format_all(mixer, 0), format_all(mixer, 1), format_all(None, 0)
+    first, later, plain = texts_of_epoch(mixer, 0), texts_of_epoch(mixer, 1), texts_of_epoch(None, 0)
     return first - plain, later - plain
 
 
@@ -176,7 +186,7 @@ def main() -> None:
                 stats, tokens_on, examples_on = mixer.stats.as_dict(), tokens, examples
             else:
                 tokens_off, examples_off = tokens, examples
-        first, later = time_mixing(records, dictionary)
+        first, later = time_mixing(dataset, tokenizer, dictionary)
         mixing["first"].append(first)
         mixing["later"].append(later)
     best = {label: min(values) for label, values in {**seconds, **mixing}.items()}

@@ -5,21 +5,20 @@ split on single spaces only, so joining the pieces back gives the exact original
 tabs stay inside their "word", as in the original implementation. Leading/trailing punctuation, ASCII
 symbols and whitespace are stripped before the (case-sensitive) lookup and re-attached afterwards.
 Every draw comes from a random stream the caller seeds per example and epoch (`example_rng`), so the
-mixing is reproducible, independent of data order and process count, and different on every pass over
+mixing is reproducible, independent of data order, batching and process count, and different on every pass over
 the data.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import string
 import unicodedata
-from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import accumulate, chain
-from operator import getitem
+from itertools import accumulate
 from pathlib import Path
 from typing import Mapping, Optional, Protocol, Sequence
+
+import numpy as np
 
 from .errors import LangAdaptError
 
@@ -123,49 +122,124 @@ class CodeMixStats:
                 "replaced_fraction": round(self.replaced / self.words, 6) if self.words else 0.0}
 
 
+# One unsigned 32-bit draw per word, read from the random bytes.
+_DRAW_BYTES = 4
+
+
 class RandomBytes(Protocol):
     """What the mixer draws from: `random.Random` or `ExampleRandom`."""
 
     def randbytes(self, n: int) -> bytes: ...
 
 
+_WORD_MASK = (1 << 64) - 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64_output(state: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function: a bijection of 64-bit words in which every input bit flips about
+    half of the output bits."""
+    state = (state ^ (state >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    state = (state ^ (state >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state ^ (state >> np.uint64(31))
+
+
 class ExampleRandom:
-    """The random bytes of one example: SHAKE-128 of (seed, epoch, index), read in order.
+    """The random bytes of one example, read in order: the SplitMix64 stream whose state starts at a key
+    mixed from (seed, epoch, index); its 64-bit outputs are laid out little-endian.
 
-    Starting one costs ~1 us where seeding a `random.Random` (Mersenne Twister) costs ~6 us, and one is
-    started per training example."""
+    The stream is counter-based (output n is a function of the key and n alone), so the mixer computes
+    the draws of a whole batch of examples in a few numpy operations (`example_draws`) instead of one
+    generator call per example, and starting one costs next to nothing; one is started per example."""
 
-    __slots__ = ("_stream", "_read")
+    __slots__ = ("seed", "epoch", "index", "read")
 
     def __init__(self, seed: int, epoch: int, index: int):
-        self._stream = hashlib.shake_128(f"codemix {seed} {epoch} {index}".encode())
-        self._read = 0
+        self.seed, self.epoch, self.index = seed & _WORD_MASK, epoch & _WORD_MASK, index & _WORD_MASK
+        self.read = 0  # bytes read so far
 
     def randbytes(self, n: int) -> bytes:
-        start = self._read
-        self._read += n
-        return self._stream.digest(self._read)[start:]
+        start, self.read = self.read, self.read + n
+        outputs = _stream_outputs(_stream_keys([self]), np.arange(start // 8, (self.read + 7) // 8, dtype=np.uint64))
+        return outputs.astype("<u8").tobytes()[start % 8:start % 8 + n]
 
 
-# Distinct words remembered per mixer (a few hundred bytes each): Alpaca has ~10^5, Wikipedia more;
-# words past the limit are parsed on every occurrence, which is correct, only slower.
+def _stream_keys(rngs: Sequence[ExampleRandom]) -> np.ndarray:
+    seeds, epochs, indices = (np.array(values, dtype=np.uint64)
+                              for values in zip(*[(rng.seed, rng.epoch, rng.index) for rng in rngs]))
+    return _splitmix64_output(_splitmix64_output(_splitmix64_output(seeds + _GOLDEN) + epochs) + indices)
+
+
+def _stream_outputs(keys: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Output `positions[i]` (from 0) of the stream keyed `keys[i]`."""
+    return _splitmix64_output(keys + (positions + np.uint64(1)) * _GOLDEN)
+
+
+def example_draws(rngs: Sequence[RandomBytes], counts: Sequence[int]) -> np.ndarray:
+    """`counts[i]` unsigned 32-bit draws (4 little-endian bytes each) read on from each `rngs[i]`, one
+    after another; computed for all examples at once when they are `ExampleRandom` streams."""
+    if not all(type(rng) is ExampleRandom and rng.read % _DRAW_BYTES == 0 for rng in rngs):
+        return np.frombuffer(b"".join([rng.randbytes(_DRAW_BYTES * count) for rng, count in zip(rngs, counts)]),
+                             dtype="<u4")
+    counts = np.asarray(counts, dtype=np.int64)
+    example = np.repeat(np.arange(len(rngs)), counts)
+    first = np.array([rng.read // _DRAW_BYTES for rng in rngs], dtype=np.int64)
+    for rng, count in zip(rngs, counts.tolist()):
+        rng.read += _DRAW_BYTES * count
+    # Draw number within each stream; draws 2n and 2n + 1 are the low and high halves of output n.
+    draw = np.arange(len(example)) + np.repeat(first - (np.cumsum(counts) - counts), counts)
+    outputs = _stream_outputs(_stream_keys(rngs)[example], (draw >> 1).astype(np.uint64))
+    return (outputs >> ((draw & 1) * 32).astype(np.uint64)).astype(np.uint32)
+
+
+# Distinct words remembered per mixer (a few hundred bytes each): Alpaca has ~10^5, Wikipedia more; past
+# the limit the memory starts over, which is correct, only slower.
 OUTCOME_CACHE_LIMIT = 1_000_000
-# One unsigned 32-bit draw per word, read from the random bytes (C `unsigned int` is 32-bit).
-_DRAW_BYTES, _DRAW_FORMAT = 4, "I"
 _DRAW_RANGE = 1 << (8 * _DRAW_BYTES)
+
+
+class _WordIds(dict):
+    """word -> its id in the mixer's outcome tables, parsing each word the first time it is looked up."""
+
+    def __init__(self, parse):
+        super().__init__({"": 0})  # id 0: the empty "word" between two spaces, not counted as a word
+        self._parse = parse
+
+    def __missing__(self, word: str) -> int:
+        self[word] = word_id = len(self)
+        self._parse(word)
+        return word_id
+
+
+class _GrowingArray:
+    """A numpy array appended to in batches; capacity doubles, so an append costs only the new entries."""
+
+    def __init__(self, dtype, values: list):
+        self.array, self.size = np.empty(1024, dtype=dtype), 0
+        self.extend(values)
+
+    def extend(self, values: list) -> None:
+        end = self.size + len(values)
+        if end > len(self.array):
+            grown = np.empty(max(end, 2 * len(self.array)), dtype=self.array.dtype)
+            grown[:self.size] = self.array[:self.size]
+            self.array = grown
+        self.array[self.size:end] = values
+        self.size = end
 
 
 class CodeMixer:
     """Replace dictionary words by a uniformly chosen translation with probability `ratio`.
 
-    This runs on every word of the training data, so the per-word work is done by C loops (map, bisect,
-    join) instead of Python statements. Each distinct space-separated word is parsed once into its
-    possible outcomes, `(word, head + translation_1 + tail, ..., head + translation_k + tail)` (just
-    `(word,)` outside the dictionary), and remembered. Then every word costs one 32-bit draw, all read
-    at once from the example's random bytes: a draw below `(1 - ratio) * 2**32` keeps the word, one in
-    the i-th of k equal slices of the rest picks translation i (found by bisecting the word's slice
-    starts). Draws are independent per word, so each word is replaced with probability `ratio` by a
-    uniformly chosen translation, exact to 2**-32.
+    This runs on every word of the training data, so a whole batch of examples is mixed at once and the
+    per-word work is C loops and numpy arrays instead of Python statements. Each distinct space-separated
+    word gets an id the first time it is seen, and its possible outcomes `word, head + translation_1 +
+    tail, ..., head + translation_k + tail` (k = 0 outside the dictionary) are stored side by side in one
+    flat table. Every word then costs one 32-bit draw from its example's random bytes: a draw below
+    `(1 - ratio) * 2**32` keeps the word, one in the i-th of k equal slices of the rest picks translation
+    i. Draws are independent per word, so each word is replaced with probability `ratio` by a uniformly
+    chosen translation, exact to 2**-32; and as each example draws from its own stream, in word order,
+    the result does not depend on how examples are batched.
     """
 
     def __init__(self, dictionary: MuseDictionary, ratio: float):
@@ -174,15 +248,19 @@ class CodeMixer:
         self.dictionary, self.ratio = dictionary, ratio
         self.stats = CodeMixStats()
         self._edges = _EdgeCharacters()
-        self._outcomes: dict[str, tuple[str, ...]] = {}
-        # Outcomes of the words without edges, built once and shared by every cache entry that uses them.
-        self._bare_outcomes = {core: (core,) + options for core, options in dictionary.translations.items()}
-        # Slice starts by number of outcomes: one (not in the dictionary) -> none, k + 1 -> k starts.
-        replaced_range = round(ratio * _DRAW_RANGE)
-        kept_below = _DRAW_RANGE - replaced_range
-        most = max(map(len, dictionary.translations.values()), default=0)
-        self._slice_starts = [(), ()] + [tuple(kept_below + replaced_range * i // k for i in range(k))
-                                         for k in range(1, most + 1)]
+        self._replaced_range = round(ratio * _DRAW_RANGE)
+        self._kept_below = _DRAW_RANGE - self._replaced_range
+        self._forget_words()
+
+    def _forget_words(self) -> None:
+        self._ids = _WordIds(self._parse)
+        # Per word id: where its outcomes start in `_outcomes` and how many translations follow. Words
+        # parsed during a batch wait in the `_parsed_*` lists and join the arrays at its end.
+        self._first = _GrowingArray(np.int64, [0])
+        self._translations = _GrowingArray(np.int64, [0])
+        self._outcomes = _GrowingArray(object, [""])
+        self._parsed_translations: list[int] = []
+        self._parsed_outcomes: list[str] = []
 
     def _split_unicode_edges(self, word: str) -> tuple[str, str, str]:
         """(leading edge, core, trailing edge), one character at a time."""
@@ -193,8 +271,8 @@ class CodeMixer:
             end -= 1
         return word[:start], word[start:end], word[end:]
 
-    def _parse(self, word: str) -> tuple[str, ...]:
-        """The word's possible outcomes, remembered while the cache has room.
+    def _parse(self, word: str) -> None:
+        """Queue the word's outcomes for the tables.
 
         ASCII edges go by str.strip; only a core that then starts or ends beyond ASCII (a non-ASCII
         edge, or a word in another script) needs the character-by-character split."""
@@ -204,40 +282,52 @@ class CodeMixer:
             head, core, tail = self._split_unicode_edges(word)
         else:
             head, tail = word[:len(word) - len(left)], left[len(core):]
-        if not (head or tail):
-            outcomes = self._bare_outcomes.get(core) or (word,)
-        else:
-            options = self.dictionary.translations.get(core, ()) if core else ()
-            outcomes = (word,) + tuple([head + option + tail for option in options])
-        if len(self._outcomes) < OUTCOME_CACHE_LIMIT:
-            self._outcomes[word] = outcomes
-        return outcomes
+        options = self.dictionary.translations.get(core, ()) if core else ()
+        self._parsed_translations.append(len(options))
+        self._parsed_outcomes.append(word)
+        self._parsed_outcomes += [head + option + tail for option in options]
+
+    def _store_parsed(self) -> None:
+        sizes = np.array(self._parsed_translations, dtype=np.int64) + 1
+        self._first.extend(self._outcomes.size + np.cumsum(sizes) - sizes)
+        self._translations.extend(sizes - 1)
+        self._outcomes.extend(self._parsed_outcomes)
+        self._parsed_translations, self._parsed_outcomes = [], []
 
     def mix(self, text: str, rng: RandomBytes) -> str:
-        return self.mix_texts([text], rng)[0]
+        return self.mix_batch([[text]], [rng])[0][0]
 
     def mix_texts(self, texts: Sequence[str], rng: RandomBytes) -> list[str]:
-        """Mix the texts of one example in one pass: the per-call costs are paid once per example."""
-        pieces = [text.split(" ") for text in texts]
-        words = pieces[0] if len(pieces) == 1 else list(chain.from_iterable(pieces))
-        outcomes = list(map(self._outcomes.get, words))
-        if None in outcomes:
-            outcomes = [self._parse(word) if known is None else known for word, known in zip(words, outcomes)]
-        sizes = list(map(len, outcomes))
-        count = len(words)
-        draws = memoryview(rng.randbytes(_DRAW_BYTES * count)).cast(_DRAW_FORMAT)
-        picks = list(map(bisect_right, map(self._slice_starts.__getitem__, sizes), draws))
-        kept = picks.count(0)
-        self.stats.words += count - words.count("")
-        self.stats.in_dictionary += count - sizes.count(1)
-        self.stats.replaced += count - kept
-        if kept == count:
-            return list(texts)
-        mixed = list(map(getitem, outcomes, picks))
-        if len(pieces) == 1:
-            return [" ".join(mixed)]
-        bounds = list(accumulate(map(len, pieces), initial=0))
-        return [" ".join(mixed[start:end]) for start, end in zip(bounds, bounds[1:])]
+        """Mix the texts of one example; its words draw from `rng` in order."""
+        return self.mix_batch([texts], [rng])[0]
+
+    def mix_batch(self, examples: Sequence[Sequence[str]], rngs: Sequence[RandomBytes]) -> list[list[str]]:
+        """Mix the texts of several examples at once, example i drawing from `rngs[i]` in word order."""
+        if len(self._ids) > OUTCOME_CACHE_LIMIT:
+            self._forget_words()
+        texts = [text for texts in examples for text in texts]
+        text_bounds = list(accumulate([text.count(" ") + 1 for text in texts], initial=0))
+        example_bounds = list(accumulate(map(len, examples), initial=0))
+        words = " ".join(texts).split(" ")
+        ids = np.fromiter(map(self._ids.__getitem__, words), dtype=np.int64, count=len(words))
+        if self._parsed_translations:
+            self._store_parsed()
+        word_bounds = [text_bounds[bound] for bound in example_bounds]
+        draws = example_draws(rngs, [end - start for start, end in zip(word_bounds, word_bounds[1:])])
+        translations = self._translations.array[ids]
+        beyond_kept = draws.astype(np.int64) - self._kept_below
+        # A draw d past the kept range picks translation i (from 1) when floor(R (i-1) / k) <= d <
+        # floor(R i / k), R the replaced range, k the word's translations; words with none get 0.
+        picks = np.where(beyond_kept >= 0,
+                         ((beyond_kept + 1) * translations - 1) // max(self._replaced_range, 1) + 1, 0)
+        changed = int(np.count_nonzero(picks))
+        self.stats.words += len(words) - int(np.count_nonzero(ids == 0))
+        self.stats.in_dictionary += int(np.count_nonzero(translations))
+        self.stats.replaced += changed
+        if changed:
+            mixed = self._outcomes.array[self._first.array[ids] + picks].tolist()
+            texts = [" ".join(mixed[start:end]) for start, end in zip(text_bounds, text_bounds[1:])]
+        return [texts[start:end] for start, end in zip(example_bounds, example_bounds[1:])]
 
 
 # ------------------------------------------------------------------------------------------------ Alpaca
@@ -247,28 +337,41 @@ def alpaca_prompt(instruction: str, context: str) -> str:
     return ALPACA_PROMPT_NO_INPUT.format(instruction=instruction)
 
 
+def alpaca_prompts_and_responses(instructions: Sequence[object], contexts: Sequence[object],
+                                 responses: Sequence[object], mixer: Optional[CodeMixer],
+                                 rngs: Sequence[Optional[RandomBytes]], block_codemix_in_template: bool,
+                                 source: str = "dataset") -> tuple[list[str], list[str]]:
+    """Prompts and responses of a batch of Alpaca records (columns), code-mixed when a mixer is given.
+
+    With `block_codemix_in_template` only instruction and input are mixed, so the English template stays
+    intact; without it the whole formatted prompt is mixed. The response is always mixed. The batch is
+    mixed in one call, example i drawing from `rngs[i]`.
+    """
+    for instruction, response in zip(instructions, responses):
+        if not isinstance(instruction, str) or not isinstance(response, str):
+            raise LangAdaptError(f"{source}: an Alpaca record needs string `instruction` and `output` fields, "
+                                 f"got {type(instruction).__name__} and {type(response).__name__}")
+    contexts = [str(context) if context else "" for context in contexts]
+    if mixer is None:
+        return list(map(alpaca_prompt, instructions, contexts)), list(responses)
+    if not block_codemix_in_template:
+        mixed = mixer.mix_batch([[alpaca_prompt(instruction, context), response] for instruction, context, response
+                                 in zip(instructions, contexts, responses)], rngs)
+        return [prompt for prompt, _ in mixed], [response for _, response in mixed]
+    mixed = mixer.mix_batch([[instruction, context, response] if context else [instruction, response]
+                             for instruction, context, response in zip(instructions, contexts, responses)], rngs)
+    return ([alpaca_prompt(texts[0], texts[1] if len(texts) == 3 else "") for texts in mixed],
+            [texts[-1] for texts in mixed])
+
+
 def alpaca_prompt_and_response(record: Mapping[str, object], mixer: Optional[CodeMixer],
                                rng: Optional[RandomBytes], block_codemix_in_template: bool,
                                source: str = "dataset") -> tuple[str, str]:
-    """(prompt, response) of one Alpaca record, code-mixed when a mixer is given.
-
-    With `block_codemix_in_template` only instruction and input are mixed, so the English template stays
-    intact; without it the whole formatted prompt is mixed. The response is always mixed.
-    """
-    instruction, context, response = record.get("instruction"), record.get("input") or "", record.get("output")
-    if not isinstance(instruction, str) or not isinstance(response, str):
-        raise LangAdaptError(f"{source}: an Alpaca record needs string `instruction` and `output` fields, "
-                             f"got keys {sorted(record)}")
-    if mixer is None:
-        return alpaca_prompt(instruction, str(context)), response
-    if not block_codemix_in_template:
-        prompt, response = mixer.mix_texts([alpaca_prompt(instruction, str(context)), response], rng)
-        return prompt, response
-    if context:
-        instruction, context, response = mixer.mix_texts([instruction, str(context), response], rng)
-    else:
-        instruction, response = mixer.mix_texts([instruction, response], rng)
-    return alpaca_prompt(instruction, context), response
+    """(prompt, response) of one Alpaca record; see `alpaca_prompts_and_responses`."""
+    (prompt,), (response,) = alpaca_prompts_and_responses(
+        [record.get("instruction")], [record.get("input")], [record.get("output")], mixer, [rng],
+        block_codemix_in_template, source)
+    return prompt, response
 
 
 def example_rng(seed: int, epoch: int, index: int) -> ExampleRandom:

@@ -201,3 +201,52 @@ def test_example_stream_is_reproducible_and_reads_on():
     stream = example_rng(3, 1, 7)
     assert stream.randbytes(5) + stream.randbytes(7) == whole
     assert example_rng(3, 2, 7).randbytes(12) != whole and example_rng(4, 1, 7).randbytes(12) != whole
+
+
+def reference_mix_with_draws(texts, table, ratio, rng):
+    """The draw rule written word by word: one little-endian 32-bit draw per space-separated word, kept
+    below (1 - ratio) * 2**32, else translation i for a draw in the i-th of k equal slices of the rest."""
+    import bisect
+
+    replaced_range = round(ratio * 2 ** 32)
+    kept_below = 2 ** 32 - replaced_range
+    out = []
+    for text in texts:
+        mixed = []
+        for word in text.split(" "):
+            draw = int.from_bytes(rng.randbytes(4), "little")
+            core = word.strip(string.punctuation + " \n")
+            options = table.get(core, []) if core else []
+            starts = [kept_below + replaced_range * i // len(options) for i in range(len(options))]
+            pick = bisect.bisect_right(starts, draw)
+            mixed.append(word.replace(core, options[pick - 1], 1) if pick else word)
+        out.append(" ".join(mixed))
+    return out
+
+
+def test_a_batch_mixes_each_example_as_the_word_by_word_rule_with_its_own_stream():
+    table = {"go": ["one", "two", "three"], "tea": ["chai"], "water": ["pani", "jal"]}
+    rng = random.Random(4)
+    vocabulary = ["go", "tea", "water", "x", "(go,", "tea.", "water!", ""]
+    examples = [[" ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 40))) for _ in range(rng.randint(1, 3))]
+                for _ in range(30)]
+    mixer = mixer_of(table, 0.6)
+    got = mixer.mix_batch(examples, [example_rng(9, 2, index) for index in range(30)])
+    assert got == [reference_mix_with_draws(texts, table, 0.6, example_rng(9, 2, index))
+                   for index, texts in enumerate(examples)]
+    assert got[:7] == [mixer.mix_texts(texts, example_rng(9, 2, index)) for index, texts in enumerate(examples[:7])]
+    # other random sources (random.Random) go through their randbytes, read on the same way
+    assert mixer.mix_batch(examples[:5], [random.Random(index) for index in range(5)]) == \
+        [reference_mix_with_draws(texts, table, 0.6, random.Random(index)) for index, texts in enumerate(examples[:5])]
+    assert {word for texts in got for text in texts for word in text.split(" ")} >= {"one", "two", "three", "(go,"}
+
+
+def test_batch_draws_continue_each_stream_where_it_was_read_to():
+    streams = [example_rng(1, 0, 3), example_rng(1, 0, 4)]
+    streams[0].randbytes(12)
+    draws = codemix.example_draws(streams, [5, 2])
+    continued, fresh = example_rng(1, 0, 3), example_rng(1, 0, 4)
+    continued.randbytes(12)
+    expected = continued.randbytes(20) + fresh.randbytes(8)
+    assert draws.tolist() == [int.from_bytes(expected[i:i + 4], "little") for i in range(0, 28, 4)]
+    assert codemix.example_draws(streams, [1]).tolist()[0] == int.from_bytes(continued.randbytes(4), "little")

@@ -170,3 +170,17 @@ def test_easylm_schedule_warmup_then_cosine_to_end_lr():
     assert math.isclose(factor(36), 1.0)
     assert math.isclose(factor(36 + 605), (1 - 1e-7 / 2e-5) * 0.5 + 1e-7 / 2e-5)
     assert math.isclose(factor(36 + 1210) * 2e-5, 1e-7) and math.isclose(factor(5000) * 2e-5, 1e-7)
+
+
+def test_mixed_rows_do_not_depend_on_how_examples_are_batched(tiny_tokenizer):
+    from langadapt.codemix import CodeMixer, MuseDictionary
+
+    dictionary = MuseDictionary({"fruit": ("फल",), "mango": ("आम", "अंबा"), "Name": ("नाम",)}, "test")
+    rows = []
+    for encode_batch in (1, 5):
+        mixer = CodeMixer(dictionary, 0.5)
+        packed = PackedStream(Dataset.from_list(RECORDS), ExampleEncoder(tiny_tokenizer, "alpaca", mixer=mixer),
+                              16, seed=2, encode_batch=encode_batch)
+        rows.append(torch.cat([packed.next_rows(2)["input_ids"] for _ in range(6)]))
+        assert 0 < mixer.stats.replaced < mixer.stats.in_dictionary
+    assert torch.equal(rows[0], rows[1])

@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from ..codemix import CodeMixer, alpaca_prompt_and_response, example_rng
+from ..codemix import CodeMixer, alpaca_prompts_and_responses, example_rng
 from ..errors import LangAdaptError
 from ..training import ResumableSampler
 
@@ -54,38 +54,41 @@ class ExampleEncoder:
     def encode(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]
                ) -> list[tuple[list[int], list[int]]]:
         """Encode a column batch; example `indices[i]` of epoch `epochs[i]` gets its own mixing stream."""
+        parts = [self._tokenize(texts) for texts in self.texts(records, indices, epochs)]
+        trained = (0, 1) if self.mode == "alpaca" else (1,)
+        encoded = []
+        for pieces in zip(*parts):
+            ids, mask = list(self.prefix), [0] * len(self.prefix)
+            for piece, flag in zip(pieces, trained):
+                ids += piece
+                mask += [flag] * len(piece)
+            encoded.append((ids + self.suffix, mask + [1] * len(self.suffix)))
+        return encoded
+
+    def texts(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]) -> list[list[str]]:
+        """The batch's texts as they are tokenised, code-mixed and formatted: [prompts, responses] in
+        alpaca mode (only responses are trained), [texts] in text mode. The whole batch is mixed at once."""
         rngs = [example_rng(self.seed, epoch, index) for index, epoch in zip(indices, epochs)] \
             if self.mixer is not None else [None] * len(indices)
         if self.mode == "alpaca":
-            encoded = self._encode_alpaca(records, rngs)
+            contexts = records.get("input") or [""] * len(rngs)
+            texts = list(alpaca_prompts_and_responses(records["instruction"], contexts, records["output"],
+                                                      self.mixer, rngs, self.block_codemix_in_template,
+                                                      self.source))
         else:
-            encoded = self._encode_text(records, rngs)
+            texts = [self._plain_texts(records)]
+            if self.mixer is not None:
+                texts = [[mixed for [mixed] in self.mixer.mix_batch([[text] for text in texts[0]], rngs)]]
         self._check_coverage()
-        return encoded
+        return texts
 
-    def _encode_alpaca(self, records, rngs):
-        contexts = records.get("input") or [""] * len(rngs)
-        pairs = [alpaca_prompt_and_response({"instruction": instruction, "input": context, "output": output},
-                                            self.mixer, rng, self.block_codemix_in_template, self.source)
-                 for instruction, context, output, rng in
-                 zip(records["instruction"], contexts, records["output"], rngs)]
-        prompts = self._tokenize([prompt for prompt, _ in pairs])
-        responses = self._tokenize([response for _, response in pairs])
-        ignored = len(self.prefix)
-        return [(self.prefix + prompt + response + self.suffix,
-                 [0] * (ignored + len(prompt)) + [1] * (len(response) + len(self.suffix)))
-                for prompt, response in zip(prompts, responses)]
-
-    def _encode_text(self, records, rngs):
+    def _plain_texts(self, records) -> list[str]:
         texts = records[self.text_field]
         for text in texts:
             if not isinstance(text, str):
                 raise LangAdaptError(f"{self.source}: field {self.text_field!r} must hold text, "
                                      f"got {type(text).__name__}")
-        if self.mixer is not None:
-            texts = [self.mixer.mix(text, rng) for text, rng in zip(texts, rngs)]
-        return [(self.prefix + ids + self.suffix, [0] * len(self.prefix) + [1] * (len(ids) + len(self.suffix)))
-                for ids in self._tokenize(texts)]
+        return texts
 
     def _check_coverage(self) -> None:
         if self._coverage_checked or self.mixer.stats.words < COVERAGE_CHECK_WORDS:

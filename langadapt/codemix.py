@@ -5,8 +5,8 @@ split on single spaces only, so joining the pieces back gives the exact original
 tabs stay inside their "word", as in the original implementation. Leading/trailing punctuation, ASCII
 symbols and whitespace are stripped before the (case-sensitive) lookup and re-attached afterwards.
 Every draw comes from a random stream the caller seeds per example and epoch (`example_rng`), so the
-mixing is reproducible, independent of data order, batching and process count, and different on every pass over
-the data.
+mixing is reproducible, independent of data order, batching and process count, and different on every
+pass over the data.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import re
 import string
 import unicodedata
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, chain, repeat
+from operator import add
 from pathlib import Path
 from typing import Mapping, Optional, Protocol, Sequence
 
@@ -199,15 +200,16 @@ _DRAW_RANGE = 1 << (8 * _DRAW_BYTES)
 
 
 class _WordIds(dict):
-    """word -> its id in the mixer's outcome tables, parsing each word the first time it is looked up."""
+    """word -> its id in the mixer's outcome tables; a word seen for the first time gets the next id and
+    waits in `new` until the end of the batch, when all new words are parsed together."""
 
-    def __init__(self, parse):
+    def __init__(self):
         super().__init__({"": 0})  # id 0: the empty "word" between two spaces, not counted as a word
-        self._parse = parse
+        self.new: list[str] = []
 
     def __missing__(self, word: str) -> int:
         self[word] = word_id = len(self)
-        self._parse(word)
+        self.new.append(word)
         return word_id
 
 
@@ -253,14 +255,11 @@ class CodeMixer:
         self._forget_words()
 
     def _forget_words(self) -> None:
-        self._ids = _WordIds(self._parse)
-        # Per word id: where its outcomes start in `_outcomes` and how many translations follow. Words
-        # parsed during a batch wait in the `_parsed_*` lists and join the arrays at its end.
+        self._ids = _WordIds()
+        # Per word id: where its outcomes start in `_outcomes` and how many translations follow.
         self._first = _GrowingArray(np.int64, [0])
         self._translations = _GrowingArray(np.int64, [0])
         self._outcomes = _GrowingArray(object, [""])
-        self._parsed_translations: list[int] = []
-        self._parsed_outcomes: list[str] = []
 
     def _split_unicode_edges(self, word: str) -> tuple[str, str, str]:
         """(leading edge, core, trailing edge), one character at a time."""
@@ -271,28 +270,27 @@ class CodeMixer:
             end -= 1
         return word[:start], word[start:end], word[end:]
 
-    def _parse(self, word: str) -> None:
-        """Queue the word's outcomes for the tables.
+    def _store_new_words(self) -> None:
+        """Parse the words first seen in this batch into their outcomes and append them to the tables.
 
         ASCII edges go by str.strip; only a core that then starts or ends beyond ASCII (a non-ASCII
         edge, or a word in another script) needs the character-by-character split."""
-        left = word.lstrip(_ASCII_EDGES)
-        core = left.rstrip(_ASCII_EDGES)
-        if core and (core[0] >= "\x80" or core[-1] >= "\x80"):
-            head, core, tail = self._split_unicode_edges(word)
-        else:
-            head, tail = word[:len(word) - len(left)], left[len(core):]
-        options = self.dictionary.translations.get(core, ()) if core else ()
-        self._parsed_translations.append(len(options))
-        self._parsed_outcomes.append(word)
-        self._parsed_outcomes += [head + option + tail for option in options]
-
-    def _store_parsed(self) -> None:
-        sizes = np.array(self._parsed_translations, dtype=np.int64) + 1
+        words, self._ids.new = self._ids.new, []
+        lefts = [word.lstrip(_ASCII_EDGES) for word in words]
+        cores = [left.rstrip(_ASCII_EDGES) for left in lefts]
+        heads = [word[:len(word) - len(left)] for word, left in zip(words, lefts)]
+        tails = [left[len(core):] for left, core in zip(lefts, cores)]
+        for i, core in enumerate(cores):
+            if core and (core[0] >= "\x80" or core[-1] >= "\x80"):
+                heads[i], cores[i], tails[i] = self._split_unicode_edges(words[i])
+        options = list(map(self.dictionary.translations.get, cores, repeat(())))
+        outcomes = [(word,) + choices if not (head or tail) or not choices else
+                    (word,) + tuple(map(add, map(head.__add__, choices), repeat(tail)))
+                    for word, head, tail, choices in zip(words, heads, tails, options)]
+        sizes = np.fromiter(map(len, outcomes), dtype=np.int64, count=len(outcomes))
         self._first.extend(self._outcomes.size + np.cumsum(sizes) - sizes)
         self._translations.extend(sizes - 1)
-        self._outcomes.extend(self._parsed_outcomes)
-        self._parsed_translations, self._parsed_outcomes = [], []
+        self._outcomes.extend(list(chain.from_iterable(outcomes)))
 
     def mix(self, text: str, rng: RandomBytes) -> str:
         return self.mix_batch([[text]], [rng])[0][0]
@@ -306,12 +304,14 @@ class CodeMixer:
         if len(self._ids) > OUTCOME_CACHE_LIMIT:
             self._forget_words()
         texts = [text for texts in examples for text in texts]
-        text_bounds = list(accumulate([text.count(" ") + 1 for text in texts], initial=0))
+        if not texts:
+            return [[] for _ in examples]
         example_bounds = list(accumulate(map(len, examples), initial=0))
+        text_bounds = list(accumulate([text.count(" ") + 1 for text in texts], initial=0))
         words = " ".join(texts).split(" ")
         ids = np.fromiter(map(self._ids.__getitem__, words), dtype=np.int64, count=len(words))
-        if self._parsed_translations:
-            self._store_parsed()
+        if self._ids.new:
+            self._store_new_words()
         word_bounds = [text_bounds[bound] for bound in example_bounds]
         draws = example_draws(rngs, [end - start for start, end in zip(word_bounds, word_bounds[1:])])
         translations = self._translations.array[ids]

@@ -54,16 +54,15 @@ class ExampleEncoder:
     def encode(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]
                ) -> list[tuple[list[int], list[int]]]:
         """Encode a column batch; example `indices[i]` of epoch `epochs[i]` gets its own mixing stream."""
-        parts = [self._tokenize(texts) for texts in self.texts(records, indices, epochs)]
-        trained = (0, 1) if self.mode == "alpaca" else (1,)
-        encoded = []
-        for pieces in zip(*parts):
-            ids, mask = list(self.prefix), [0] * len(self.prefix)
-            for piece, flag in zip(pieces, trained):
-                ids += piece
-                mask += [flag] * len(piece)
-            encoded.append((ids + self.suffix, mask + [1] * len(self.suffix)))
-        return encoded
+        texts = self.texts(records, indices, epochs)
+        ignored = len(self.prefix)
+        if self.mode == "alpaca":
+            prompts, responses = map(self._tokenize, texts)
+            return [(self.prefix + prompt + response + self.suffix,
+                     [0] * (ignored + len(prompt)) + [1] * (len(response) + len(self.suffix)))
+                    for prompt, response in zip(prompts, responses)]
+        return [(self.prefix + ids + self.suffix, [0] * ignored + [1] * (len(ids) + len(self.suffix)))
+                for ids in self._tokenize(texts[0])]
 
     def texts(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]) -> list[list[str]]:
         """The batch's texts as they are tokenised, code-mixed and formatted: [prompts, responses] in

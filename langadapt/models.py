@@ -43,6 +43,18 @@ def read_config_dict(name_or_path: str) -> dict:
     return config_dict
 
 
+POSITION_FIELDS = ("n_positions", "max_position_embeddings", "n_ctx", "max_sequence_length")
+
+
+def max_positions(config) -> Optional[int]:
+    """The longest sequence a model accepts, from its config object or raw config dict (None if unstated)."""
+    for name in POSITION_FIELDS:
+        value = config.get(name) if isinstance(config, dict) else getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def is_backpack_checkpoint(name_or_path: str) -> bool:
     return is_backpack_config_dict(read_config_dict(name_or_path))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import LangAdaptError
-from ..models import load_causal_lm, load_tokenizer, parse_dtype, read_config_dict
+from ..models import load_causal_lm, load_tokenizer, max_positions, parse_dtype, read_config_dict
 from .arguments import ModelArguments
 
 logger = logging.getLogger(__name__)
@@ -99,14 +99,6 @@ def _with_clear_attention_error(model_args: ModelArguments, make):
             raise LangAdaptError(f"--attn_implementation {model_args.attn_implementation} is not usable here: "
                                  f"{' '.join(str(err).split())}") from err
         raise
-
-
-def max_positions(config) -> Optional[int]:
-    for name in ("n_positions", "max_position_embeddings", "n_ctx"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
 
 
 def choose_block_size(requested: Optional[int], tokenizer, config) -> int:

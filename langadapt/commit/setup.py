@@ -11,7 +11,7 @@ import torch
 from ..codemix import CodeMixer, load_muse_dictionary
 from ..data import load_any_dataset, require_columns
 from ..errors import LangAdaptError
-from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, read_config_dict
+from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, max_positions, read_config_dict
 from .data import ExampleEncoder, PackedStream, check_dictionary_direction
 from .dropout import add_dropout_hooks, dropout_config_overrides
 
@@ -22,7 +22,7 @@ def load_training_model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict
     """The model with COMMIT's dropouts; also returns the original values of the config fields changed,
     so the saved model keeps the configuration it came with."""
     config = read_config_dict(args.model_name_or_path)
-    context = config.get("max_position_embeddings") or config.get("n_positions")
+    context = max_positions(config)
     if context and args.seq_length > context:
         raise LangAdaptError(f"--seq_length {args.seq_length} exceeds the model's context of {context} tokens")
     if args.fcm_max_ratio > 0 and is_backpack_checkpoint(args.model_name_or_path):

@@ -53,11 +53,11 @@ def load_model_for_eval(model_path: str, device: Optional[str] = None, fp16: boo
 
 def context_length(model, tokenizer) -> int:
     """The longest sequence the model accepts (positions table, else the tokenizer's limit)."""
-    config = model.config
-    for name in ("n_positions", "max_position_embeddings", "n_ctx", "max_sequence_length"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
+    from ..models import max_positions
+
+    positions = max_positions(model.config)
+    if positions is not None:
+        return positions
     limit = getattr(tokenizer, "model_max_length", None)
     return limit if isinstance(limit, int) and 0 < limit < 10**8 else 2048
 

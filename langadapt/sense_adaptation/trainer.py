@@ -22,7 +22,7 @@ from transformers import get_scheduler
 
 from ..adaptation import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
 from ..errors import LangAdaptError
-from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, read_config_dict
+from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, max_positions, read_config_dict
 from ..training import (CheckpointManager, NonFiniteLossError, ResumableSampler, append_jsonl, capture_rng_state,
                         init_wandb, prepare_output_dir, restore_rng_state, save_final_model, set_seed,
                         write_json_atomic)
@@ -153,7 +153,7 @@ def check_model(config: AdaptationConfig) -> None:
         model_type = read_config_dict(config.model_id).get("model_type", "unknown")
         raise LangAdaptError(f"--model_id {config.model_id} is not a Backpack model (model_type {model_type!r}); "
                              f"sense adaptation needs per-sense contributions")
-    n_positions = read_config_dict(config.model_id).get("n_positions")
+    n_positions = max_positions(read_config_dict(config.model_id))
     if n_positions and config.max_length > n_positions:
         raise LangAdaptError(f"--max_length {config.max_length} exceeds the model's n_positions ({n_positions})")
 

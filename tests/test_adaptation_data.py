@@ -2,10 +2,10 @@
 import pytest
 import torch
 
+from langadapt.distributed import torch_env_from_slurm
 from langadapt.errors import LangAdaptError
 from langadapt.sense_adaptation.data import (PairCollator, TokenizedPairs, load_flores_pairs, target_labels,
                                              translation_key)
-from langadapt.sense_adaptation.distributed import torch_env_from_slurm
 
 
 def test_translation_key_accepts_any_code_form():

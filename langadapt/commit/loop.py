@@ -20,6 +20,7 @@ from typing import Any, Optional
 import torch
 from tqdm.auto import tqdm
 
+from ..distributed import build_accelerator
 from ..errors import LangAdaptError
 from ..training import (CheckpointManager, append_jsonl, capture_rng_state, check_finite, init_wandb,
                         prepare_output_dir, restore_rng_state, save_final_model, set_seed, write_json_atomic)
@@ -37,12 +38,7 @@ RESUME_INVARIANTS = ("seq_length", "batch_size", "gradient_accumulation_steps", 
 
 
 def _accelerator(args: argparse.Namespace):
-    from accelerate import Accelerator
-
-    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
-    # Accelerate treats a torchrun launch as data-parallel on CPUs (gloo) only when told it runs on CPU.
-    on_cpu = not torch.cuda.is_available() and not (hasattr(torch, "xpu") and torch.xpu.is_available())
-    return Accelerator(mixed_precision=precision, cpu=on_cpu)
+    return build_accelerator("bf16" if args.bf16 else "fp16" if args.fp16 else "no")
 
 
 def _resume_checkpoint(args: argparse.Namespace, manager: CheckpointManager) -> Optional[Path]:

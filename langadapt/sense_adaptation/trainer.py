@@ -21,13 +21,13 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..adaptation import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
+from ..distributed import build_accelerator
 from ..errors import LangAdaptError
 from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, max_positions, read_config_dict
 from ..training import (CheckpointManager, NonFiniteLossError, ResumableSampler, append_jsonl, capture_rng_state,
                         init_wandb, prepare_output_dir, restore_rng_state, save_final_model, set_seed,
                         write_json_atomic)
 from .data import PairCollator, TokenizedPairs, load_flores_pairs, load_translation_pairs, target_labels
-from .distributed import torch_env_from_slurm
 from .evaluate import evaluate_pairs
 from .plot import plot_run
 
@@ -197,17 +197,13 @@ class AdaptationRun:
     """One run of `run_adaptation.py`: set-up, the step loop, evaluation, checkpoints and final outputs."""
 
     def __init__(self, config: AdaptationConfig):
-        from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs
 
         config.validate()
         self.config = config
-        torch_env_from_slurm()
         # Freezing modules mid-run leaves their parameters without gradients, which DDP must be told about.
         ddp_kwargs = DistributedDataParallelKwargs(find_unused_parameters=config.freeze_sense_during_polish)
-        # cpu=True on GPU-less machines: Accelerate only treats torchrun's CPU processes as data parallel then.
-        self.accelerator = Accelerator(mixed_precision=mixed_precision(config), kwargs_handlers=[ddp_kwargs],
-                                       cpu=not torch.cuda.is_available())
+        self.accelerator = build_accelerator(mixed_precision(config), kwargs_handlers=[ddp_kwargs])
         self.is_main = self.accelerator.is_main_process
         self.settings = StepSettings(config.sense_pool_temp, config.normalize_last_token_embeds,
                                      config.normalize_sense_pooling, config.symmetric_infonce,

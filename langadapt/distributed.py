@@ -1,4 +1,4 @@
-"""Process-group set-up that works the same under torchrun, `accelerate launch` and SLURM `srun`.
+"""Process-group set-up for the custom training loops, the same under torchrun, `accelerate launch` and `srun`.
 
 torchrun and accelerate export RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR, which Accelerate reads. `srun`
 starting one task per GPU exports only SLURM_* variables; they are translated here so the same command
@@ -41,3 +41,17 @@ def torch_env_from_slurm(environ: MutableMapping[str, str] = os.environ) -> bool
         environ["MASTER_ADDR"] = host or "127.0.0.1"
     environ.setdefault("MASTER_PORT", DEFAULT_MASTER_PORT)
     return True
+
+
+def build_accelerator(mixed_precision: str = "no", **kwargs):
+    """An Accelerator for the custom training loops, the same under python, torchrun and bare `srun`.
+
+    On GPU-less machines it passes cpu=True: only then does Accelerate treat torchrun's CPU processes as
+    data parallel (gloo); without it each process silently trains alone.
+    """
+    import torch
+    from accelerate import Accelerator
+
+    torch_env_from_slurm()
+    on_cpu = not torch.cuda.is_available() and not (hasattr(torch, "xpu") and torch.xpu.is_available())
+    return Accelerator(mixed_precision=mixed_precision, cpu=on_cpu, **kwargs)

@@ -105,7 +105,7 @@ def test_alpaca_data_without_output_column_is_refused(tiny_llama_dir, tmp_path, 
 @pytest.mark.slow
 def test_two_process_torchrun_on_cpu(tiny_llama_dir, tmp_path):
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
                str(ROOT / "commit_train.py"), "--model_name_or_path", tiny_llama_dir, "--dataset_name", ALPACA,
                "--codemix_dict_path", f"{DICTS}/en-hi.txt", "--seq_length", "32", "--batch_size", "4",
                "--total_steps", "3", "--save_steps", "3", "--output_dir", str(out)]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import MutableMapping, Optional
+from typing import Any, MutableMapping, Optional
+
+from .errors import LangAdaptError
 
 DEFAULT_MASTER_PORT = "29500"
 
@@ -52,6 +54,80 @@ def build_accelerator(mixed_precision: str = "no", **kwargs):
     import torch
     from accelerate import Accelerator
 
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        raise LangAdaptError("Accelerate's FSDP configuration (accelerate launch --use_fsdp / an fsdp config file) "
+                             "is not used by these loops, whose saving would miss the sharded weights; launch "
+                             "with torchrun or plain `accelerate launch` and pass --fsdp to commit_train.py")
     torch_env_from_slurm()
     on_cpu = not torch.cuda.is_available() and not (hasattr(torch, "xpu") and torch.xpu.is_available())
     return Accelerator(mixed_precision=mixed_precision, cpu=on_cpu, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------- FSDP
+def layers_to_shard(model) -> list:
+    """The model's repeated blocks (`_no_split_modules`, e.g. LlamaDecoderLayer): FSDP's units, so that
+    only one block's full weights exist on a GPU at a time."""
+    names = set(getattr(model, "_no_split_modules", None) or ())
+    layers = [module for module in model.modules() if type(module).__name__ in names]
+    if not layers:
+        raise LangAdaptError(f"--fsdp: {type(model).__name__} names no decoder layer class "
+                             f"(_no_split_modules) to shard by")
+    return layers
+
+
+def shard_model(model, device_type: str, compute_dtype=None):
+    """FSDP2 full sharding (torch's `fully_shard`): each decoder layer, then the rest at the root.
+
+    Why not Accelerate's FSDP plugin: Accelerate 1.15 enables FSDP only on GPU-type process groups, so on
+    CPU (gloo) the same command would silently run DDP; `fully_shard` behaves the same on gloo and NCCL.
+    Parameters stay in their own dtype (fp32 master weights); with a `compute_dtype` (bf16) the gathered
+    weights are cast to it for forward and backward and gradients are reduced in fp32.
+    """
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
+    mesh = init_device_mesh(device_type, (dist.get_world_size(),))
+    for layer in layers_to_shard(model):
+        fully_shard(layer, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
+    return model
+
+
+def full_model_state_dict(model) -> dict[str, Any]:
+    """The unsharded weights, on CPU, in the main process (other processes get {}).
+
+    A collective: every process must call it, or the job hangs.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def local_optimizer_state(optimizer) -> dict[str, Any]:
+    """This process's shard of the optimiser state as plain CPU tensors (loadable with weights_only=True)."""
+    from torch.distributed.tensor import DTensor
+
+    state = optimizer.state_dict()
+    local = {index: {key: value.to_local().cpu() if isinstance(value, DTensor) else value
+                     for key, value in values.items()} for index, values in state["state"].items()}
+    return {"state": local, "param_groups": state["param_groups"]}
+
+
+def load_local_optimizer_state(optimizer, state: dict[str, Any]) -> None:
+    """Inverse of `local_optimizer_state` on the same sharding (same process count): each per-parameter
+    tensor shaped like its parameter's shard becomes a DTensor laid out as the parameter."""
+    from torch.distributed.tensor import DTensor
+
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    restored = {}
+    for index, values in state["state"].items():
+        param = params[int(index)]
+        restored[index] = {
+            key: DTensor.from_local(value.to(param.device), param.device_mesh, param.placements,
+                                    shape=param.shape, stride=param.stride(), run_check=False)
+            if isinstance(param, DTensor) and value.shape == param.to_local().shape and value.ndim > 0 else value
+            for key, value in values.items()}
+    optimizer.load_state_dict({"state": restored, "param_groups": state["param_groups"]})

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = "step-"
 TRAINING_STATE_FILE = "training_state.pt"
 COMPLETE_MARKER = "checkpoint_complete.json"
+PROCESS_STATE_FILE = "process-{rank:05d}.pt"
 
 
 # ----------------------------------------------------------------------------------------------- seeding
@@ -149,13 +150,31 @@ class CheckpointManager:
         return found[-1] if found else None
 
     def save(self, step: int, model: torch.nn.Module, training_state: dict[str, Any],
-             tokenizer=None) -> Path:
-        """Write weights (`save_pretrained`, safetensors) and `training_state` (a `torch.save`-able dict)."""
-        final = self.root / f"{CHECKPOINT_PREFIX}{step:012d}"
-        tmp = final.with_name(final.name + ".tmp")
+             tokenizer=None, state_dict: Optional[dict[str, torch.Tensor]] = None) -> Path:
+        """Write weights (`save_pretrained`, safetensors) and `training_state` (a `torch.save`-able dict).
+
+        `state_dict` replaces the model's own weights, e.g. the full weights gathered from a sharded model.
+        """
+        self.start(step)
+        return self.finish(step, model, training_state, tokenizer, state_dict)
+
+    def staging_folder(self, step: int) -> Path:
+        """Where `step` is written before it counts; other processes may add their files to it."""
+        return self.root / f"{CHECKPOINT_PREFIX}{step:012d}.tmp"
+
+    def start(self, step: int) -> Path:
+        """An empty staging folder for `step` (one process creates it before any process writes into it)."""
+        tmp = self.staging_folder(step)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        model.save_pretrained(tmp, safe_serialization=True)
+        return tmp
+
+    def finish(self, step: int, model: torch.nn.Module, training_state: dict[str, Any], tokenizer=None,
+               state_dict: Optional[dict[str, torch.Tensor]] = None) -> Path:
+        """Add weights and `training_state` to the staging folder, mark it complete and rename it."""
+        tmp = self.staging_folder(step)
+        final = tmp.with_name(tmp.name[: -len(".tmp")])
+        save_weights(model, tmp, state_dict)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         torch.save(training_state, tmp / TRAINING_STATE_FILE)
@@ -166,6 +185,18 @@ class CheckpointManager:
         self._rotate()
         logger.info("saved checkpoint %s", final)
         return final
+
+    def save_process_state(self, step: int, rank: int, state: dict[str, Any]) -> None:
+        """One process's own part of a checkpoint (e.g. its optimiser shard), written into the staging
+        folder before the main process finishes it."""
+        torch.save(state, self.staging_folder(step) / PROCESS_STATE_FILE.format(rank=rank))
+
+    @staticmethod
+    def load_process_state(checkpoint: Path, rank: int) -> dict[str, Any]:
+        path = Path(checkpoint) / PROCESS_STATE_FILE.format(rank=rank)
+        if not path.is_file():
+            raise LangAdaptError(f"{checkpoint} is not a complete checkpoint: {path.name} is missing")
+        return torch.load(path, map_location="cpu", weights_only=True)
 
     def _rotate(self) -> None:
         if not self.max_keep or self.max_keep <= 0:
@@ -211,13 +242,20 @@ def _is_tied(model: torch.nn.Module, key: str) -> bool:
     return any(key == k or key.endswith(k) for k in keys)
 
 
-def save_final_model(model, tokenizer, folder: str | os.PathLike) -> None:
+def save_weights(model, folder: Path, state_dict: Optional[dict[str, torch.Tensor]] = None) -> None:
+    """save_pretrained in safetensors; `state_dict`, when given, replaces the model's own weights."""
+    model.save_pretrained(folder, safe_serialization=True, **({} if state_dict is None else {"state_dict": state_dict}))
+
+
+def save_final_model(model, tokenizer, folder: str | os.PathLike,
+                     state_dict: Optional[dict[str, torch.Tensor]] = None) -> None:
     """save_pretrained into a temporary folder, then move the files in, config.json last: a folder with a
-    config.json always holds complete weights, even if the job dies mid-save."""
+    config.json always holds complete weights, even if the job dies mid-save. `state_dict` replaces the
+    model's own weights (the full weights gathered from a sharded model)."""
     folder = Path(folder)
     tmp = folder / ".final-model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    save_weights(model, tmp, state_dict)
     tokenizer.save_pretrained(tmp)
     for name in sorted((p.name for p in tmp.iterdir()), key=lambda n: (n == "config.json", n)):
         os.replace(tmp / name, folder / name)

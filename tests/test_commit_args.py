@@ -87,6 +87,7 @@ def test_defaults_are_the_readme_commit_values():
     (["--update_llama_config=not json"], "JSON"),
     (["--load_checkpoint=trainstate::x"], "resume_from_checkpoint"),
     (["--bf16", "--fp16"], "exclude"),
+    (["--fsdp", "--fp16"], "--fsdp trains in full precision or with --bf16"),
 ])
 def test_bad_flags_name_the_flag(argv, message):
     with pytest.raises(LangAdaptError, match=message):

@@ -102,18 +102,35 @@ def test_alpaca_data_without_output_column_is_refused(tiny_llama_dir, tmp_path, 
     assert "missing column(s) output" in capsys.readouterr().err
 
 
+def torchrun_commit(model, out, *extra):
+    """commit_train.py in two CPU processes (gloo) under torchrun; fails the test with the log tail if it fails."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+               str(ROOT / "commit_train.py"), "--model_name_or_path", model, "--dataset_name", ALPACA,
+               "--codemix_dict_path", f"{DICTS}/en-hi.txt", "--batch_size", "4", "--output_dir", str(out), *extra]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    done = subprocess.run(command, cwd=Path(out).parent, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_two_process_torchrun_on_cpu(tiny_llama_dir, tmp_path):
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
-               str(ROOT / "commit_train.py"), "--model_name_or_path", tiny_llama_dir, "--dataset_name", ALPACA,
-               "--codemix_dict_path", f"{DICTS}/en-hi.txt", "--seq_length", "32", "--batch_size", "4",
-               "--total_steps", "3", "--save_steps", "3", "--output_dir", str(out)]
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
+    torchrun_commit(tiny_llama_dir, out, "--seq_length", "32", "--total_steps", "3", "--save_steps", "3")
     state = torch.load(out / "checkpoints" / "step-000000000003" / "training_state.pt", weights_only=True)
     assert state["run"]["world_size"] == 2 and len(state["ranks"]) == 2
     positions = [rank["data"]["tokens"].tolist() for rank in state["ranks"]]
     assert positions[0] != positions[1]  # each process packs its own shard
     assert (out / "model.safetensors").is_file()
+
+
+def test_training_model_has_fp32_master_weights_whatever_the_checkpoint_dtype(tiny_llama_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from langadapt.commit.args import parse_args
+    from langadapt.commit.setup import load_training_model
+
+    half = tmp_path / "bf16-model"
+    AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.bfloat16).save_pretrained(half)
+    model, _ = load_training_model(parse_args(["--model_name_or_path", str(half), "--output_dir", "o",
+                                               "--seq_length", "32"]))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}

@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--optimizer.adamw_optimizer.bf16_momentum", dest="bf16_momentum", type=parse_bool, nargs="?", const=True)
     flag("--bf16", default=False, help="bf16 mixed precision")
     flag("--fp16", default=False, help="fp16 mixed precision with loss scaling")
+    flag("--fsdp", default=False,
+         help="shard weights, gradients and optimiser state over the processes (FSDP2, one unit per decoder "
+              "layer) instead of a full replica each: for 7B-class models; with --bf16, not --fp16")
 
     group = parser.add_argument_group("regularisation")
     add = group.add_argument
@@ -212,4 +215,6 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
         raise LangAdaptError(f"--lr must be positive, got {args.lr}")
     if args.bf16 and args.fp16:
         raise LangAdaptError("--bf16 and --fp16 exclude each other")
+    if args.fsdp and args.fp16:
+        raise LangAdaptError("--fsdp trains in full precision or with --bf16; --fp16 loss scaling is not supported")
     return args

@@ -1,7 +1,8 @@
 """The COMMIT training loop: Accelerate data parallelism, exact resume, final HF checkpoint.
 
 Runs unchanged in one process, under `torchrun --nproc_per_node N` / `accelerate launch` (DDP) and under
-SLURM `srun`; for 7B-class models use `accelerate launch --use_fsdp` (see the README's COMMIT section).
+SLURM `srun`; `--fsdp` shards the model over the processes instead (FSDP2) for 7B-class models, and saves
+gathered full weights plus one optimiser shard per process (see the README's "GPUs and clusters").
 `--batch_size` counts rows over all processes per micro-step, as EasyLM's global batch; each process packs
 its own shard of the examples. A checkpoint holds the weights, optimiser, schedule, loss scaler, and, for
 every process, its RNG streams (dropout, FCM) and data position, so a resumed run is bit-identical to an
@@ -20,7 +21,8 @@ from typing import Any, Optional
 import torch
 from tqdm.auto import tqdm
 
-from ..distributed import build_accelerator
+from ..distributed import (build_accelerator, full_model_state_dict, load_local_optimizer_state,
+                           local_optimizer_state, shard_model)
 from ..errors import LangAdaptError
 from ..training import (CheckpointManager, append_jsonl, capture_rng_state, check_finite, init_wandb,
                         prepare_output_dir, restore_rng_state, save_final_model, set_seed, write_json_atomic)
@@ -34,10 +36,12 @@ LOG_FILE = "train_log.jsonl"
 RESULTS_FILE = "train_results.json"
 # Settings a resumed run must share with the run that wrote the checkpoint to continue it exactly.
 RESUME_INVARIANTS = ("seq_length", "batch_size", "gradient_accumulation_steps", "seed", "mode",
-                     "codemix_ratio", "block_codemix_in_template", "total_steps")
+                     "codemix_ratio", "block_codemix_in_template", "total_steps", "fsdp")
 
 
 def _accelerator(args: argparse.Namespace):
+    if args.fsdp:  # FSDP's mixed-precision policy casts (shard_model), not Accelerate's autocast
+        return build_accelerator("no")
     return build_accelerator("bf16" if args.bf16 else "fp16" if args.fp16 else "no")
 
 
@@ -66,13 +70,13 @@ def _check_resumable(args: argparse.Namespace, state: dict[str, Any], world_size
                              f"({'; '.join(changed)}); resume with the settings it was written with")
 
 
-def _save_final(model, tokenizer, output_dir: Path, original_config: dict[str, Any]) -> None:
+def _save_final(model, tokenizer, output_dir: Path, original_config: dict[str, Any], weights=None) -> None:
     """The final model with the dropout settings changed for training restored in its config."""
     changed = {name: getattr(model.config, name) for name in original_config}
     for name, value in original_config.items():
         setattr(model.config, name, value)
     try:
-        save_final_model(model, tokenizer, output_dir)
+        save_final_model(model, tokenizer, output_dir, state_dict=weights)
     finally:
         for name, value in changed.items():
             setattr(model.config, name, value)
@@ -99,9 +103,6 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model, original_config = load_training_model(args)
     stream = build_stream(args, tokenizer, rank, world_size)
     fcm = ForgetfulCausalMask(args.fcm_min_ratio, args.fcm_max_ratio, model.config._attn_implementation)
-    optimizer = build_optimizer(model, args.lr, args.b1, args.b2, args.weight_decay)
-    scheduler = build_scheduler(optimizer, args.lr, args.init_lr, args.end_lr, args.warmup_steps,
-                                args.lr_decay_steps)
 
     step, wandb_id, state = 0, None, None
     if resume_from is not None:
@@ -109,9 +110,21 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         _check_resumable(args, state, world_size, resume_from)
         CheckpointManager.load_weights(resume_from, model)
         step, wandb_id = int(state["step"]), state.get("wandb_id")
-    model, optimizer = accelerator.prepare(model, optimizer)
+    sharded = args.fsdp and world_size > 1
+    if args.fsdp and not sharded:
+        logger.info("--fsdp with one process: nothing to shard, training a plain replica")
+    if sharded:  # the optimiser must hold the sharded parameters it steps
+        model = shard_model(model, accelerator.device.type, torch.bfloat16 if args.bf16 else None)
+    optimizer = build_optimizer(model, args.lr, args.b1, args.b2, args.weight_decay)
+    scheduler = build_scheduler(optimizer, args.lr, args.init_lr, args.end_lr, args.warmup_steps,
+                                args.lr_decay_steps)
+    if not sharded:
+        model, optimizer = accelerator.prepare(model, optimizer)
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        if sharded:
+            load_local_optimizer_state(optimizer, CheckpointManager.load_process_state(resume_from, rank)["optimizer"])
+        else:
+            optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if accelerator.scaler is not None and "scaler" in state:
             accelerator.scaler.load_state_dict(state["scaler"])
@@ -137,15 +150,16 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         for micro in range(args.gradient_accumulation_steps):
             batch = {k: v.to(accelerator.device) for k, v in stream.next_rows(rows).items()}
             attention_mask = fcm(batch["input_ids"], training=model.training)
-            sync = micro == args.gradient_accumulation_steps - 1
-            with (accelerator.no_sync(model) if not sync else contextlib.nullcontext()):
+            # FSDP reduce-scatters every micro-step: deferring it would hold full unsharded gradients
+            defer_sync = micro < args.gradient_accumulation_steps - 1 and not sharded
+            with (accelerator.no_sync(model) if defer_sync else contextlib.nullcontext()):
                 logits = model(input_ids=batch["input_ids"], attention_mask=attention_mask, use_cache=False).logits
                 micro_loss = masked_row_mean_loss(logits, batch["targets"], batch["loss_mask"])
                 accelerator.backward(micro_loss / args.gradient_accumulation_steps)
             step_loss += micro_loss.detach() / args.gradient_accumulation_steps
         step_loss = accelerator.reduce(step_loss, reduction="mean")
         check_finite(step_loss, step + 1, last_checkpoint)
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.clip_grad_norm) \
+        grad_norm = _clip_gradients(accelerator, model, args.clip_grad_norm, sharded) \
             if args.clip_grad_norm > 0 else None
         optimizer.step()
         scheduler.step()
@@ -165,15 +179,16 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                     run.log(record, step=step)
         if args.save_steps > 0 and (step % args.save_steps == 0 or step == args.total_steps):
             last_checkpoint = _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream,
-                                               tokenizer, args, step, run)
+                                               tokenizer, args, step, run, sharded)
     progress.close()
 
     stats = _codemix_stats(accelerator, stream)
     results = {"step": step, "final_loss": loss, "codemix": stats,
                "train_tokens": tokens_per_step * step, "seconds_this_run": time.perf_counter() - started}
+    weights = full_model_state_dict(model) if sharded else None  # a collective: every process gathers
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        _save_final(accelerator.unwrap_model(model), tokenizer, output_dir, original_config)
+        _save_final(accelerator.unwrap_model(model), tokenizer, output_dir, original_config, weights)
         write_json_atomic(output_dir / RESULTS_FILE, results)
     accelerator.wait_for_everyone()
     if run is not None:
@@ -191,20 +206,41 @@ def _truncate_log(log_path: Path, step: int) -> None:
     log_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
-def _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream, tokenizer, args, step, run):
+def _clip_gradients(accelerator, model, max_norm: float, sharded: bool) -> torch.Tensor:
+    if sharded:  # torch's clip reduces the norm over all shards (a DTensor); Accelerate's expects a replica
+        return torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).full_tensor()
+    return accelerator.clip_grad_norm_(model.parameters(), max_norm)
+
+
+def _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream, tokenizer, args, step, run,
+                     sharded):
+    """Every process takes part (gathers are collectives); the main process writes and renames the folder.
+
+    Sharded: full weights gathered into the safetensors, and each process's optimiser shard in its own file
+    (a 7B AdamW state is 56 GB: no process holds all of it).
+    """
     from accelerate.utils import gather_object
 
     own = {"rng": capture_rng_state(), "data": stream.state_dict()}
     ranks = gather_object([own])
+    weights = full_model_state_dict(model) if sharded else None
+    if accelerator.is_main_process:
+        manager.start(step)
+    accelerator.wait_for_everyone()
+    if sharded:
+        manager.save_process_state(step, accelerator.process_index, {"optimizer": local_optimizer_state(optimizer)})
+        accelerator.wait_for_everyone()
     path = None
     if accelerator.is_main_process:
-        state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        state = {"step": step, "scheduler": scheduler.state_dict(),
                  "ranks": ranks, "wandb_id": run.id if run is not None else None,
                  "run": {"world_size": accelerator.num_processes,
                          **{key: getattr(args, key) for key in RESUME_INVARIANTS}}}
+        if not sharded:
+            state["optimizer"] = optimizer.state_dict()
         if accelerator.scaler is not None:
             state["scaler"] = accelerator.scaler.state_dict()
-        path = manager.save(step, accelerator.unwrap_model(model), state, tokenizer)
+        path = manager.finish(step, accelerator.unwrap_model(model), state, tokenizer, state_dict=weights)
     accelerator.wait_for_everyone()
     return path or manager.root / f"step-{step:012d}"
 

@@ -28,7 +28,10 @@ def load_training_model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict
     if args.fcm_max_ratio > 0 and is_backpack_checkpoint(args.model_name_or_path):
         raise LangAdaptError("--fcm_max_ratio: Backpack models take no custom attention mask; pass --fcm_max_ratio 0")
     overrides = dropout_config_overrides(config, args.embd_pdrop, args.attn_pdrop, args.resid_pdrop)
-    model = load_causal_lm(args.model_name_or_path, attn_implementation=args.attn_implementation, **overrides)
+    # fp32 master weights whatever the checkpoint's dtype (transformers 5 loads "auto": a Llama-2 checkpoint
+    # would train in fp16, where 2e-5 updates vanish); --bf16 only changes the compute dtype
+    model = load_causal_lm(args.model_name_or_path, dtype=torch.float32, attn_implementation=args.attn_implementation,
+                           **overrides)
     add_dropout_hooks(model, args.embd_pdrop, args.resid_pdrop)
     return model, {name: config.get(name) for name in overrides}
 

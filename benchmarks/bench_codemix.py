@@ -13,8 +13,8 @@ on/off interleaved, so that other work on a shared machine affects them little.
 Reported overheads, relative to the whole pipeline with mixing off:
 - `codemix_step_overhead`: the code-mixing itself (per-example random streams included), timed on the
   pipeline's own text step (`ExampleEncoder.texts`, one mixer call per batch of examples) over the
-  first epoch, when every distinct word is seen and parsed for the first time; the target (at most 10%)
-  is about this figure. `codemix_step_overhead_later_epochs`: the same with every word already parsed.
+  first epoch, when every distinct word is seen and parsed for the first time, building the mixer
+  included; the target (at most 10%) is about this figure. `codemix_step_overhead_later_epochs`: the same with every word already parsed.
 - `pipeline_time_overhead`: the whole pipeline on vs off; it also pays for tokenising the mixed text
   (`tokenize_mixed_text_overhead`, the rest after the mixing step): target-language words cost the
   tokenizer more than the English words they replace, whatever the mixing code does.
@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 ALPACA_RECORDS = 52_002
 TOKENIZER_RECORDS = 10_000  # more records, drawn alike, that the tokenizer is trained on
 RATIO = 0.9
-ENCODE_BATCH = 64  # examples per PackedStream refill, as in training
 CONSONANTS = [chr(c) for c in range(0x0915, 0x0939)]
 VOWEL_SIGNS = [""] * 3 + [chr(c) for c in range(0x093E, 0x094D)]
 
@@ -122,8 +121,7 @@ def run_pipeline(dataset, tokenizer, mixer, seq_length: int, rows: int) -> tuple
     """(CPU seconds, examples, tokens) of packing one epoch of `dataset` into rows."""
     from langadapt.commit.data import ExampleEncoder, PackedStream
 
-    stream = PackedStream(dataset, ExampleEncoder(tokenizer, "alpaca", mixer=mixer), seq_length,
-                          encode_batch=ENCODE_BATCH)
+    stream = PackedStream(dataset, ExampleEncoder(tokenizer, "alpaca", mixer=mixer), seq_length)
     packed = 0
     started = time.process_time()
     while stream.consumed < len(dataset):
@@ -134,9 +132,10 @@ def run_pipeline(dataset, tokenizer, mixer, seq_length: int, rows: int) -> tuple
 def time_mixing(dataset, tokenizer, dictionary) -> tuple[float, float]:
     """CPU seconds code-mixing adds to the pipeline's text step (`ExampleEncoder.texts`: per-example
     random streams, mixing, formatting) over the pipeline's batches in its order, mixed minus unmixed,
-    in a first epoch (fresh mixer) and in a second one (every word already parsed)."""
+    in a first epoch (building the mixer from the loaded dictionary included) and in a second one (every
+    word already parsed)."""
     from langadapt.codemix import CodeMixer
-    from langadapt.commit.data import ExampleEncoder, PackedStream
+    from langadapt.commit.data import ENCODE_BATCH, ExampleEncoder, PackedStream
 
     stream = PackedStream(dataset, ExampleEncoder(tokenizer, "alpaca"), 16)
     sampler = iter(stream.sampler)
@@ -144,15 +143,20 @@ def time_mixing(dataset, tokenizer, dictionary) -> tuple[float, float]:
     batches = [order[start:start + ENCODE_BATCH] for start in range(0, len(order), ENCODE_BATCH)]
     batches = [(stream.dataset[indices], indices) for indices in batches]
 
-    def texts_of_epoch(mixer, epoch: int) -> float:
-        encoder = ExampleEncoder(tokenizer, "alpaca", mixer=mixer)
-        started = time.process_time()
+    def texts_of_epoch(encoder, epoch: int) -> None:
         for records, indices in batches:
             encoder.texts(records, indices, [epoch] * len(indices))
-        return time.process_time() - started
 
-    mixer = CodeMixer(dictionary, RATIO)
-    first, later, plain = texts_of_epoch(mixer, 0), texts_of_epoch(mixer, 1), texts_of_epoch(None, 0)
+    started = time.process_time()
+    mixing = ExampleEncoder(tokenizer, "alpaca", mixer=CodeMixer(dictionary, RATIO))
+    texts_of_epoch(mixing, 0)
+    first = time.process_time() - started
+    started = time.process_time()
+    texts_of_epoch(mixing, 1)
+    later = time.process_time() - started
+    started = time.process_time()
+    texts_of_epoch(ExampleEncoder(tokenizer, "alpaca"), 0)
+    plain = time.process_time() - started
     return first - plain, later - plain
 
 

@@ -250,3 +250,33 @@ def test_batch_draws_continue_each_stream_where_it_was_read_to():
     expected = continued.randbytes(20) + fresh.randbytes(8)
     assert draws.tolist() == [int.from_bytes(expected[i:i + 4], "little") for i in range(0, 28, 4)]
     assert codemix.example_draws(streams, [1]).tolist()[0] == int.from_bytes(continued.randbytes(4), "little")
+
+
+def test_hash_collisions_never_change_the_output(monkeypatch):
+    """With every word and every dictionary core hashing alike, lookups by hash find the wrong candidate
+    or none; the code-point check and the dict fallbacks must still give the reference result."""
+    from langadapt.word_index import WordHasher
+
+    real_hash = WordHasher.__call__
+    monkeypatch.setattr(WordHasher, "__call__", lambda self, *args: real_hash(self, *args) * 0 + 1)
+    table = {"go": ["one", "two", "three"], "tea": ["chai"], "water": ["pani", "jal"]}
+    rng = random.Random(8)
+    vocabulary = ["go", "tea", "water", "x", "(go,", "tea.", "water!", "", "Tea"]
+    examples = [[" ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 30)))] for _ in range(20)]
+    mixer = mixer_of(table, 0.6)
+    for epoch in (0, 1):  # first sight, then every word known
+        got = mixer.mix_batch(examples, [example_rng(9, epoch, index) for index in range(20)])
+        assert got == [reference_mix_with_draws(texts, table, 0.6, example_rng(9, epoch, index))
+                       for index, texts in enumerate(examples)]
+    # the fallbacks really were taken: words and dictionary entries the index could not hold
+    assert len(mixer._outcomes._unindexed) > 5 and len(mixer._outcomes._unindexed_entries) == len(table) - 1
+    text = "«tea» tea, water go Tea"
+    assert mixer_of({"tea": ["chai"], "water": ["pani"], "go": ["jao"]}, 1.0).mix(text, random.Random(0)) == \
+        reference_mix_at_ratio_one(text, {"tea": "chai", "water": "pani", "go": "jao"})
+
+
+def test_characters_beyond_the_basic_plane_and_lone_surrogates_pass_through():
+    mixer = mixer_of({"house": ["ghar"], "घर": ["home"]}, 1.0)
+    text = "house😀 😀house😀 «house» \ud800 घर। 😀"
+    # 😀 is a symbol, not punctuation: it stays part of the core, which is then not in the dictionary
+    assert mixer.mix(text, random.Random(0)) == "house😀 😀house😀 «ghar» \ud800 home। 😀"

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 # language pair or the other direction (MUSE en-xx covers roughly half of English running words).
 LOW_COVERAGE = 0.01
 COVERAGE_CHECK_WORDS = 500
+# Examples encoded per refill: mixing and tokenising a few hundred at once spreads the per-call costs of
+# numpy and the tokenizer thin; what is packed does not depend on it.
+ENCODE_BATCH = 256
 
 
 class ExampleEncoder:
@@ -117,7 +120,7 @@ class PackedStream:
     """Endless rows of packed tokens from this rank's shard of `dataset`, resumable exactly."""
 
     def __init__(self, dataset, encoder: ExampleEncoder, seq_length: int, seed: int = 0, rank: int = 0,
-                 world_size: int = 1, shuffle: bool = True, encode_batch: int = 64):
+                 world_size: int = 1, shuffle: bool = True, encode_batch: int = ENCODE_BATCH):
         self.dataset = dataset.select_columns([c for c in encoder.columns() if c in dataset.column_names])
         self.encoder, self.seq_length, self.encode_batch = encoder, seq_length, encode_batch
         self.sampler = ResumableSampler(len(dataset), seed=seed, shuffle=shuffle, rank=rank,

@@ -14,7 +14,8 @@ Reported overheads, relative to the whole pipeline with mixing off:
 - `codemix_step_overhead`: the code-mixing itself (per-example random streams included), timed on the
   pipeline's own text step (`ExampleEncoder.texts`, one mixer call per batch of examples) over the
   first epoch, when every distinct word is seen and parsed for the first time, building the mixer
-  included; the target (at most 10%) is about this figure. `codemix_step_overhead_later_epochs`: the same with every word already parsed.
+  included; the target (at most 10%) is about this figure. `codemix_step_overhead_later_epochs`: the
+  same with every word already parsed.
 - `pipeline_time_overhead`: the whole pipeline on vs off; it also pays for tokenising the mixed text
   (`tokenize_mixed_text_overhead`, the rest after the mixing step): target-language words cost the
   tokenizer more than the English words they replace, whatever the mixing code does.

@@ -167,7 +167,7 @@ class CodeMixer:
         self.stats.in_dictionary += int(np.count_nonzero(translations))
         self.stats.replaced += changed
         if changed:
-            mixed, bounds = self._outcomes.spell(self._outcomes.first_outcomes(ids) + picks)
+            mixed, bounds = self._outcomes.spell(ids, picks)
             text_bounds = bounds[text_words].tolist()
             texts = [mixed[start:end - 1] for start, end in zip(text_bounds, text_bounds[1:])]
         return [texts[start:end] for start, end in zip(example_bounds, example_bounds[1:])]

@@ -41,14 +41,32 @@ class ExampleRandom:
 
     def randbytes(self, n: int) -> bytes:
         start, self.read = self.read, self.read + n
-        outputs = _stream_outputs(_stream_keys([self]), np.arange(start // 8, (self.read + 7) // 8, dtype=np.uint64))
+        key = _stream_keys(*(np.array([value], dtype=np.uint64) for value in (self.seed, self.epoch, self.index)))
+        outputs = _stream_outputs(key, np.arange(start // 8, (self.read + 7) // 8, dtype=np.uint64))
         return outputs.astype("<u8").tobytes()[start % 8:start % 8 + n]
 
 
-def _stream_keys(rngs: Sequence[ExampleRandom]) -> np.ndarray:
-    seeds, epochs, indices = (np.array(values, dtype=np.uint64)
-                              for values in zip(*[(rng.seed, rng.epoch, rng.index) for rng in rngs]))
+def _stream_keys(seeds: np.ndarray, epochs: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return splitmix64_output(splitmix64_output(splitmix64_output(seeds + GOLDEN) + epochs) + indices)
+
+
+class ExampleStreams(Sequence[ExampleRandom]):
+    """The streams of a batch of examples (`example_rng` of each), as arrays: what `example_draws` reads
+    from without a Python object per example."""
+
+    def __init__(self, seed: int, epochs: Sequence[int], indices: Sequence[int]):
+        self.seeds = np.full(len(indices), seed & _WORD_MASK, dtype=np.uint64)
+        self.epochs = np.asarray(epochs, dtype=np.int64).astype(np.uint64)
+        self.indices = np.asarray(indices, dtype=np.int64).astype(np.uint64)
+        self.read = np.zeros(len(indices), dtype=np.int64)  # bytes read from each so far
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        stream = ExampleRandom(int(self.seeds[i]), int(self.epochs[i]), int(self.indices[i]))
+        stream.read = int(self.read[i])
+        return stream
 
 
 def _stream_outputs(keys: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -58,20 +76,29 @@ def _stream_outputs(keys: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 def example_draws(rngs: Sequence[RandomBytes], counts: Sequence[int]) -> np.ndarray:
     """`counts[i]` unsigned 32-bit draws (4 little-endian bytes each) read on from each `rngs[i]`, one
-    after another; computed for all examples at once when they are `ExampleRandom` streams."""
-    if not all(type(rng) is ExampleRandom and rng.read % DRAW_BYTES == 0 for rng in rngs):
+    after another; computed for all examples at once for `ExampleStreams` and `ExampleRandom` streams."""
+    if isinstance(rngs, ExampleStreams):
+        streams = rngs
+    elif all(type(rng) is ExampleRandom and rng.read % DRAW_BYTES == 0 for rng in rngs):
+        streams = ExampleStreams(0, [rng.epoch for rng in rngs], [rng.index for rng in rngs])
+        streams.seeds[:] = [rng.seed for rng in rngs]
+        streams.read[:] = [rng.read for rng in rngs]
+    else:
         return np.frombuffer(b"".join([rng.randbytes(DRAW_BYTES * count) for rng, count in zip(rngs, counts)]),
                              dtype="<u4")
     counts = np.asarray(counts, dtype=np.int64)
-    first = np.array([rng.read // DRAW_BYTES for rng in rngs], dtype=np.int64)
-    for rng, count in zip(rngs, counts.tolist()):
-        rng.read += DRAW_BYTES * count
+    first = streams.read // DRAW_BYTES
+    streams.read += DRAW_BYTES * counts
+    if streams is not rngs:
+        for rng, read in zip(rngs, streams.read.tolist()):
+            rng.read = read
     # Draws 2n and 2n + 1 of a stream are the low and high halves of its output n: compute each output
     # needed once, then pick each example's draws out of the halves.
     output_first = first // 2
     output_counts = (first + counts + 1) // 2 - output_first
     positions, output_bounds = gather_spans(output_first, output_counts)
-    outputs = _stream_outputs(np.repeat(_stream_keys(rngs), output_counts), positions.astype(np.uint64))
+    keys = _stream_keys(streams.seeds, streams.epochs, streams.indices)
+    outputs = _stream_outputs(np.repeat(keys, output_counts), positions.astype(np.uint64))
     halves = outputs.astype("<u8").view("<u4")
     return halves.take(gather_spans(2 * output_bounds[:-1] + first % 2, counts)[0]).astype(np.uint32)
 

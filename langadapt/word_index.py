@@ -120,11 +120,12 @@ def _powers_of(base: int, count: int) -> np.ndarray:
 
 
 class WordHasher:
-    """64-bit hashes of words: a polynomial in a random odd base over the word's code points (mod 2**64,
-    computed for a whole batch from one prefix sum), finished with SplitMix64; never 0, which marks an
-    empty table slot."""
+    """64-bit hashes of words: a polynomial in an odd base over the word's code points (mod 2**64, computed
+    for a whole batch from one prefix sum), plus the length, times an odd constant; never 0, which marks
+    an empty table slot. Only a lookup key: callers compare code points before trusting a match."""
 
     _BASE = 0xD6E8FEB86659FD93  # odd, so invertible mod 2**64
+    _SPREAD = np.uint64(0xBF58476D1CE4E5B9)
 
     def __init__(self):
         self._powers = np.ones(1, dtype=np.uint64)  # BASE**i
@@ -151,21 +152,23 @@ class WordHasher:
         prefix = words.prefix_sums
         with np.errstate(over="ignore"):
             polynomial = (prefix.take(starts + lengths) - prefix.take(starts)) * self._inverse_powers.take(starts)
-            return splitmix64_output(polynomial + lengths.astype(np.uint64) * GOLDEN) | np.uint64(1)
+            # Multiplying by an odd constant spreads the polynomial of short words over the top bits, which
+            # pick the table slot; it is a bijection, so it adds no collision.
+            return (polynomial + lengths.astype(np.uint64) * GOLDEN) * self._SPREAD | np.uint64(1)
 
 
 class HashIndex:
-    """64-bit hash -> id, open addressing with linear probing, at most a quarter full; looked up and filled
-    a whole array at a time. A slot holds the hash and the id side by side, so a lookup costs one cache
-    miss. The few lookups left after a couple of vectorised probes (the long tail of probe chains) finish
-    one by one, so that one long chain does not cost a numpy round trip per slot."""
+    """64-bit hash -> id, open addressing with linear probing, at most half full; looked up and filled a
+    whole array at a time. The few lookups left after several vectorised probes (the long tail of probe
+    chains) finish one by one, so that one long chain does not cost a numpy round trip per slot."""
 
     _EMPTY = 0
-    _VECTOR_PROBES = 4
+    _VECTOR_PROBES = 8
 
     def __init__(self, capacity_bits: int = 16):
         self._bits = capacity_bits
-        self._slots = np.zeros((1 << capacity_bits, 2), dtype=np.uint64)  # [hash, id]; hash 0: empty
+        self._keys = np.zeros(1 << capacity_bits, dtype=np.uint64)  # 0: empty slot
+        self._ids = np.zeros(1 << capacity_bits, dtype=np.int32)
         self.size = 0
 
     def _home(self, hashes: np.ndarray) -> np.ndarray:
@@ -173,58 +176,58 @@ class HashIndex:
 
     def find(self, hashes: np.ndarray) -> np.ndarray:
         """The id stored under each hash, -1 where there is none."""
-        mask = len(self._slots) - 1
+        mask = len(self._keys) - 1
         slots = self._home(hashes)
-        entries = self._slots.take(slots, axis=0)
-        hit = entries[:, 0] == hashes
-        found = np.where(hit, entries[:, 1].astype(np.int64), -1)
-        pending = np.flatnonzero(~hit & (entries[:, 0] != self._EMPTY))  # probe on past other hashes
+        keys = self._keys.take(slots)
+        hit = keys == hashes
+        found = np.where(hit, self._ids.take(slots), -1)
+        pending = np.flatnonzero(~hit)
+        pending = pending[keys[pending] != self._EMPTY]  # probe on past other hashes
         for _ in range(self._VECTOR_PROBES):
             if not len(pending):
                 return found
             slots[pending] = (slots[pending] + 1) & mask
-            entries = self._slots.take(slots[pending], axis=0)
-            hit = entries[:, 0] == hashes[pending]
-            found[pending[hit]] = entries[hit, 1]
-            pending = pending[~hit & (entries[:, 0] != self._EMPTY)]
+            keys = self._keys.take(slots[pending])
+            hit = keys == hashes[pending]
+            found[pending[hit]] = self._ids.take(slots[pending[hit]])
+            pending = pending[~hit & (keys != self._EMPTY)]
         for position, slot, wanted in zip(pending.tolist(), slots[pending].tolist(), hashes[pending].tolist()):
-            key, word_id = self._slots[slot].tolist()
-            while key != wanted and key != self._EMPTY:
+            while int(self._keys[slot]) not in (self._EMPTY, wanted):
                 slot = (slot + 1) & mask
-                key, word_id = self._slots[slot].tolist()
-            found[position] = word_id if key == wanted else -1
+            found[position] = self._ids[slot] if int(self._keys[slot]) == wanted else -1
         return found
 
     def insert(self, hashes: np.ndarray, ids: np.ndarray) -> None:
         """Store distinct `hashes` under `ids`; a hash already stored keeps its id (its word is then found
         by the caller's slower exact path)."""
-        if 4 * (self.size + len(hashes)) > len(self._slots):
+        if 2 * (self.size + len(hashes)) > len(self._keys):
             self._grow(self.size + len(hashes))
-        mask = len(self._slots) - 1
-        keys = self._slots[:, 0]
+        mask = len(self._keys) - 1
         slots, pending = self._home(hashes), np.arange(len(hashes))
         for _ in range(self._VECTOR_PROBES):
-            pending = pending[keys[slots[pending]] != hashes[pending]]  # drop hashes already stored
-            free = pending[keys[slots[pending]] == self._EMPTY]
-            keys[slots[free]] = hashes[free]  # of several writers to one slot, one wins
-            won = free[keys[slots[free]] == hashes[free]]
-            self._slots[slots[won], 1] = ids[won]
+            pending = pending[self._keys[slots[pending]] != hashes[pending]]  # drop hashes already stored
+            free = pending[self._keys[slots[pending]] == self._EMPTY]
+            self._keys[slots[free]] = hashes[free]  # of several writers to one slot, one wins
+            won = free[self._keys[slots[free]] == hashes[free]]
+            self._ids[slots[won]] = ids[won]
             self.size += len(won)
-            pending = pending[keys[slots[pending]] != hashes[pending]]  # the rest move on
+            pending = pending[self._keys[slots[pending]] != hashes[pending]]  # the rest move on
             if not len(pending):
                 return
             slots[pending] = (slots[pending] + 1) & mask
         for slot, wanted, word_id in zip(slots[pending].tolist(), hashes[pending].tolist(), ids[pending].tolist()):
-            while int(keys[slot]) not in (self._EMPTY, wanted):
+            while int(self._keys[slot]) not in (self._EMPTY, wanted):
                 slot = (slot + 1) & mask
-            if int(keys[slot]) == self._EMPTY:
-                self._slots[slot] = (wanted, word_id)
+            if int(self._keys[slot]) == self._EMPTY:
+                self._keys[slot], self._ids[slot] = wanted, word_id
                 self.size += 1
 
     def _grow(self, needed: int) -> None:
-        stored = self._slots[self._slots[:, 0] != self._EMPTY]
-        while 4 * needed > (1 << self._bits):
+        stored = self._keys != self._EMPTY
+        keys, ids = self._keys[stored], self._ids[stored]
+        while 2 * needed > (1 << self._bits):
             self._bits += 1
-        self._slots = np.zeros((1 << self._bits, 2), dtype=np.uint64)
+        self._keys = np.zeros(1 << self._bits, dtype=np.uint64)
+        self._ids = np.zeros(1 << self._bits, dtype=np.int32)
         self.size = 0
-        self.insert(stored[:, 0], stored[:, 1])
+        self.insert(keys, ids)

@@ -1,13 +1,15 @@
 """Every distinct word's possible code-mixing outcomes, stored once as code points and found in bulk.
 
 The code-mixer touches every word of the training data, so per-word Python work is left to words seen for
-the first time. Each distinct space-separated word gets an id then, and its possible outcomes `word,
-head + translation_1 + tail, ..., head + translation_k + tail` (edges stripped and re-attached; k = 0
-outside the dictionary) a block of rows in one outcome table; a row says where an outcome's code points,
-followed by a space, sit in one code-point store, where a bare translation is stored once per dictionary
-entry and shared. Words, and the cores looked up in the dictionary, are found by hash (`word_index`) and
-then compared code point by code point with their stored spelling, so a hash collision cannot change the
-output; the rare word whose hash another word holds goes by a dict instead.
+the first time, and even they are learnt a batch at a time with array operations. Each distinct
+space-separated word gets an id then, its own spelling is stored, and its translations `head +
+translation_i + tail` (edges stripped and re-attached; none outside the dictionary) become a run of
+outcome rows; a row says where a translation's code points, followed by a space, sit in the one
+code-point store. A bare translation is stored once per dictionary entry and shared by all the words
+whose core it translates. Words, and the cores looked up in the dictionary, are found by hash
+(`word_index`) and then compared code point by code point with their stored spelling, so a hash
+collision cannot change the output; the rare word whose hash another word holds goes by a dict instead.
+Stored positions are 32-bit: memory (and page faults) is what learning a new word mostly costs.
 """
 from __future__ import annotations
 
@@ -37,11 +39,12 @@ class _EdgeTable:
         self._known = np.zeros(sys.maxunicode + 1, dtype=bool)
 
     def __call__(self, code_points: np.ndarray) -> np.ndarray:
-        unknown = np.unique(code_points[~self._known[code_points]])
-        if len(unknown):
+        known = self._known.take(code_points)
+        if not known.all():
+            unknown = np.unique(code_points[~known])
             self._edge[unknown] = list(map(_is_edge, map(chr, unknown.tolist())))
             self._known[unknown] = True
-        return self._edge[code_points]
+        return self._edge.take(code_points)
 
 
 class WordOutcomes:
@@ -52,34 +55,60 @@ class WordOutcomes:
         self._edges = _EdgeTable()
         self._hash = WordHasher()
         self._code_points = GrowingArray(np.uint32)
-        # Per outcome: where its code points, and the space after them, sit in `_code_points`.
-        self._outcome_start = GrowingArray(np.int64)
-        self._outcome_span = GrowingArray(np.int64)
+        # Per outcome (a translation as some word spells it): where its code points, and the space after
+        # them, sit in `_code_points`.
+        self._outcome_start = GrowingArray(np.int32)
+        self._outcome_span = GrowingArray(np.int32)
         self._store_dictionary()
         self.forget()
 
     def __len__(self) -> int:
         """Words learnt so far."""
-        return self._first_outcome.size
+        return self._translation_count.size
 
     def translation_counts(self, ids: np.ndarray) -> np.ndarray:
         return self._translation_count.array.take(ids)
 
-    def first_outcomes(self, ids: np.ndarray) -> np.ndarray:
-        """Each word's outcome 0 (itself); outcome i (from 1) of a word is its translation i."""
-        return self._first_outcome.array.take(ids)
+    def spell(self, ids: np.ndarray, picks: np.ndarray) -> tuple[str, np.ndarray]:
+        """The words `ids`, each as itself (pick 0) or as its translation `pick` (from 1), one after another
+        with a space after each, as a string; and where each starts in it (plus its total length)."""
+        kept = picks == 0
+        rows = self._first_translation.array.take(ids) + picks - 1
+        starts = np.where(kept, self._spelling_start.array.take(ids), self._outcome_start.array.take(rows, mode="clip"))
+        spans = np.where(kept, self._spelling_span.array.take(ids), self._outcome_span.array.take(rows, mode="clip"))
+        gather, bounds = gather_spans(starts, spans)
+        return from_code_points(self._code_points.array.take(gather)), bounds
+
+    def forget(self) -> None:
+        """Drop every word learnt so far (the dictionary stays)."""
+        self._unindexed: dict[str, int] = {}  # words whose hash belongs to another word -> their id
+        self._index = HashIndex()
+        # Per word id: the outcome row of its first translation and how many there are; where its own
+        # spelling starts in `_code_points`, and its length with the space after it.
+        self._first_translation = GrowingArray(np.int32)
+        self._translation_count = GrowingArray(np.int32)
+        self._spelling_start = GrowingArray(np.int32)
+        self._spelling_span = GrowingArray(np.int32)
+        code_points, outcomes = self._dictionary_sizes
+        self._code_points.truncate(code_points)
+        self._outcome_start.truncate(outcomes)
+        self._outcome_span.truncate(outcomes)
+        # id 0: the empty "word" between two spaces, so that every table is valid to index from the start
+        empty = SpacedWords("")
+        self._store_new_words(empty, np.zeros(1, dtype=np.int64), self._hash(empty))
 
     def _store_dictionary(self) -> None:
         """Every translation as an outcome, once, and every source word's spelling; per entry (source
         word), its first translation and their count, the entry after the last having none (the entry of
         every core outside the dictionary); source words indexed by hash."""
-        translations = self._dictionary
-        sources = list(translations)
-        counts = np.fromiter(map(len, translations.values()), dtype=np.int64, count=len(sources))
-        first = self._append_outcomes(list(chain.from_iterable(translations.values())))
+        sources = list(self._dictionary)
+        counts = np.fromiter(map(len, self._dictionary.values()), dtype=np.int64, count=len(sources))
+        translations = list(chain.from_iterable(self._dictionary.values()))
+        first = self._append_outcomes(*self._spelled(translations))
         self._entry_count = np.append(counts, 0)
         self._entry_first = first + exclusive_cumsum(counts)
-        self._entry_spelling = self._append_outcomes(sources) + np.arange(len(sources))
+        code_points, spans = self._spelled(sources)
+        self._entry_spelling, self._entry_length = self._append_spellings(code_points, spans), spans - 1
         self._dictionary_sizes = (self._code_points.size, self._outcome_start.size)
         # A source word with a space in it can never be a core: cores come from words split at spaces.
         indexable = [number for number, word in enumerate(sources) if " " not in word]
@@ -90,37 +119,24 @@ class WordOutcomes:
         shadowed = np.setdiff1d(np.arange(len(indexable)), first_seen)  # a hash shared with another entry
         self._unindexed_entries = {sources[indexable[i]]: indexable[i] for i in shadowed.tolist()}
 
-    def forget(self) -> None:
-        """Drop every word learnt so far (the dictionary stays)."""
-        self._unindexed: dict[str, int] = {}  # words whose hash belongs to another word -> their id
-        self._index = HashIndex()
-        # Per word id: its first outcome and how many translations follow it; where its own spelling
-        # (the first outcome's code points) starts, and its length with the space after it.
-        self._first_outcome = GrowingArray(np.int64)
-        self._translation_count = GrowingArray(np.int64)
-        self._spelling_start = GrowingArray(np.int64)
-        self._spelling_span = GrowingArray(np.int64)
-        code_points, outcomes = self._dictionary_sizes
-        self._code_points.truncate(code_points)
-        self._outcome_start.truncate(outcomes)
-        self._outcome_span.truncate(outcomes)
-        # id 0: the empty "word" between two spaces, so that every table is valid to index from the start
-        empty = SpacedWords("")
-        self._store_new_words(empty, np.zeros(1, dtype=np.int64), self._hash(empty))
+    @staticmethod
+    def _spelled(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The texts' code points, each followed by a space, and their lengths with that space."""
+        spans = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
+        return to_code_points(" ".join(texts) + " " if texts else ""), spans
 
-    def _append_outcomes(self, spellings: list[str]) -> int:
-        """Store spellings as outcomes; returns the outcome index of the first."""
-        first = self._outcome_start.size
-        if spellings:
-            spans = np.fromiter(map(len, spellings), dtype=np.int64, count=len(spellings)) + 1
-            self._append_code_points(to_code_points(" ".join(spellings) + " "), spans)
-        return first
-
-    def _append_code_points(self, code_points: np.ndarray, spans: np.ndarray) -> None:
-        """Store runs of code points, each ending in a space, as outcomes."""
-        self._outcome_start.extend(self._code_points.size + exclusive_cumsum(spans)[:-1])
-        self._outcome_span.extend(spans)
+    def _append_spellings(self, code_points: np.ndarray, spans: np.ndarray) -> np.ndarray:
+        """Store runs of code points (each ending in a space); returns where each starts."""
+        starts = self._code_points.size + exclusive_cumsum(spans)[:-1]
         self._code_points.extend(code_points)
+        return starts
+
+    def _append_outcomes(self, code_points: np.ndarray, spans: np.ndarray) -> int:
+        """Store runs of code points (each ending in a space) as outcomes; returns the first one's row."""
+        first = self._outcome_start.size
+        self._outcome_start.extend(self._append_spellings(code_points, spans))
+        self._outcome_span.extend(spans)
+        return first
 
     def _same_spelling(self, given: np.ndarray, stored_starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Whether each run of `lengths` code points in `given` (one run after another) equals the run at
@@ -136,25 +152,25 @@ class WordOutcomes:
         """The dictionary entry of each core (the runs at `starts`), or the entry past the last."""
         outside = len(self._entry_count) - 1
         candidates = self._entry_index.find(self._hash(words, starts, lengths))
-        spelling = self._entry_spelling[np.maximum(candidates, 0)]
-        found = (candidates >= 0) & (self._outcome_span.array[spelling] == lengths + 1)
+        entries = np.maximum(candidates, 0)
+        found = (candidates >= 0) & (self._entry_length.take(entries) == lengths)
         found &= self._same_spelling(words.code_points.take(gather_spans(starts, lengths)[0]),
-                                     self._outcome_start.array[spelling], lengths)
+                                     self._entry_spelling.take(entries), lengths)
         entries = np.where(found, candidates, outside)
         if self._unindexed_entries:
             missed = np.flatnonzero(~found & (lengths > 0))
-            cores = list(map(words.code_points.__getitem__, map(slice, starts[missed], (starts + lengths)[missed])))
+            cores = map(words.code_points.__getitem__, map(slice, starts[missed], (starts + lengths)[missed]))
             entries[missed] = [self._unindexed_entries.get(from_code_points(core), outside) for core in cores]
         return entries
 
     def _store_new_words(self, words: SpacedWords, positions: np.ndarray, hashes: Optional[np.ndarray]) -> np.ndarray:
-        """Give the words at `positions` the next ids and store their outcomes; index them by `hashes`
-        when given."""
+        """Give the words at `positions` the next ids and store their spellings and translations; index
+        them by `hashes` when given."""
         starts, lengths = words.starts[positions], words.lengths[positions]
         # Edges: the runs of edge characters at both ends; a word of edges only has an empty core.
         characters, bounds = gather_spans(starts, lengths)
         # Positions of the characters that are not edges, and one past the last word as a sentinel.
-        inner = np.append(np.flatnonzero(~self._edges(words.code_points[characters])), bounds[-1])
+        inner = np.append(np.flatnonzero(~self._edges(words.code_points.take(characters))), bounds[-1])
         first_inner = inner[np.searchsorted(inner, bounds[:-1])]
         last_inner = inner[np.maximum(np.searchsorted(inner, bounds[1:]) - 1, 0)]
         has_core = first_inner < bounds[1:]
@@ -162,43 +178,35 @@ class WordOutcomes:
         tails = np.where(has_core, bounds[1:] - 1 - last_inner, 0)
         entries = self._dictionary_entries(words, starts + heads, lengths - heads - tails)
         counts, sources = self._entry_count[entries], self._entry_first[entries]
-        own = self._outcome_start.size + np.arange(len(positions))
-        spellings = self._code_points.size + exclusive_cumsum(lengths + 1)[:-1]
-        self._append_code_points(words.code_points.take(gather_spans(starts, lengths + 1)[0]), lengths + 1)
+        spellings = self._append_spellings(words.code_points.take(gather_spans(starts, lengths + 1)[0]), lengths + 1)
         decorated = np.flatnonzero((counts > 0) & ((heads > 0) | (tails > 0)))
         if len(decorated):
-            sources[decorated] = self._decorate(own[decorated], sources[decorated], counts[decorated],
-                                                heads[decorated], tails[decorated])
-        # Each word's block of rows: its own spelling, then its translations' rows, copied.
-        rows, blocks = gather_spans(sources - 1, counts + 1)
-        rows[blocks[:-1]] = own
-        ids = np.arange(self._first_outcome.size, self._first_outcome.size + len(positions))
-        self._first_outcome.extend(self._outcome_start.size + blocks[:-1])
+            sources[decorated] = self._decorate(spellings[decorated], lengths[decorated], sources[decorated],
+                                                counts[decorated], heads[decorated], tails[decorated])
+        ids = np.arange(len(self), len(self) + len(positions))
+        self._first_translation.extend(sources)
         self._translation_count.extend(counts)
         self._spelling_start.extend(spellings)
         self._spelling_span.extend(lengths + 1)
-        self._outcome_start.extend(self._outcome_start.array[rows])
-        self._outcome_span.extend(self._outcome_span.array[rows])
         if hashes is not None:
             self._index.insert(hashes, ids)
         return ids
 
-    def _decorate(self, words: np.ndarray, sources: np.ndarray, counts: np.ndarray, heads: np.ndarray,
-                  tails: np.ndarray) -> np.ndarray:
-        """Spell the translations of words with edges (outcome rows `words`; their `counts` translations
-        at rows `sources` on) with the word's leading `heads` and trailing `tails` code points around them,
-        as new outcomes; returns where each word's spelled translations start."""
+    def _decorate(self, spellings: np.ndarray, lengths: np.ndarray, sources: np.ndarray, counts: np.ndarray,
+                  heads: np.ndarray, tails: np.ndarray) -> np.ndarray:
+        """Spell the translations of words with edges (stored at `spellings`; their `counts` bare
+        translations at outcome rows `sources` on) with the word's leading `heads` and trailing `tails`
+        code points around them, as new outcomes; returns where each word's run of them starts."""
         translations, bounds = gather_spans(sources, counts)
-        word = np.repeat(np.arange(len(words)), counts)
-        start, length = self._outcome_start.array[words][word], self._outcome_span.array[words][word] - 1
-        core_start, core_length = self._outcome_start.array[translations], self._outcome_span.array[translations] - 1
-        head, tail = heads[word], tails[word]
+        word = np.repeat(np.arange(len(spellings)), counts)
+        start, length, head, tail = spellings[word], lengths[word], heads[word], tails[word]
+        core_start = self._outcome_start.array.take(translations)
+        core_length = self._outcome_span.array.take(translations) - 1
         # head + translation + tail and the space after the word, from three runs of stored code points
         runs = np.stack([start, core_start, start + length - tail]).T.ravel()
         run_lengths = np.stack([head, core_length, tail + 1]).T.ravel()
-        first = self._outcome_start.size
-        self._append_code_points(self._code_points.array[gather_spans(runs, run_lengths)[0]],
-                                 head + core_length + tail + 1)
+        first = self._append_outcomes(self._code_points.array.take(gather_spans(runs, run_lengths)[0]),
+                                      head + core_length + tail + 1)
         return first + bounds[:-1]
 
     def _verified(self, candidates: np.ndarray, words: SpacedWords, positions: Optional[np.ndarray] = None
@@ -245,9 +253,3 @@ class WordOutcomes:
                 self._unindexed.update(zip(unseen, new_ids.tolist()))
             ids[collided] = [self._unindexed[word] for word in spelled]
         return ids
-
-    def spell(self, outcomes: np.ndarray) -> tuple[str, np.ndarray]:
-        """The outcomes' code points one after another, each with its space, as a string; and where each
-        outcome starts in it (plus its total length)."""
-        gather, bounds = gather_spans(self._outcome_start.array.take(outcomes), self._outcome_span.array.take(outcomes))
-        return from_code_points(self._code_points.array.take(gather)), bounds

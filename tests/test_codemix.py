@@ -280,3 +280,18 @@ def test_characters_beyond_the_basic_plane_and_lone_surrogates_pass_through():
     text = "house😀 😀house😀 «house» \ud800 घर। 😀"
     # 😀 is a symbol, not punctuation: it stays part of the core, which is then not in the dictionary
     assert mixer.mix(text, random.Random(0)) == "house😀 😀house😀 «ghar» \ud800 home। 😀"
+
+
+def test_batch_streams_draw_what_each_example_stream_gives_and_read_on():
+    from langadapt.codemix_random import ExampleStreams
+
+    streams = ExampleStreams(5, [0, 1, 1], [10, 11, 12])
+    draws = codemix.example_draws(streams, [3, 0, 5]).tolist() + codemix.example_draws(streams, [2, 1, 1]).tolist()
+    singles = [example_rng(5, epoch, index) for epoch, index in [(0, 10), (1, 11), (1, 12)]]
+    expected = []
+    for counts in ([3, 0, 5], [2, 1, 1]):
+        for stream, count in zip(singles, counts):
+            raw = stream.randbytes(4 * count)
+            expected += [int.from_bytes(raw[i:i + 4], "little") for i in range(0, len(raw), 4)]
+    assert draws == expected
+    assert streams[2].randbytes(8) == singles[2].randbytes(8)  # a stream taken out reads on from there

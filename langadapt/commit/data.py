@@ -13,7 +13,8 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from ..codemix import CodeMixer, alpaca_prompts_and_responses, example_rng
+from ..codemix import CodeMixer, alpaca_prompts_and_responses
+from ..codemix_random import ExampleStreams
 from ..errors import LangAdaptError
 from ..training import ResumableSampler
 
@@ -70,8 +71,7 @@ class ExampleEncoder:
     def texts(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]) -> list[list[str]]:
         """The batch's texts as they are tokenised, code-mixed and formatted: [prompts, responses] in
         alpaca mode (only responses are trained), [texts] in text mode. The whole batch is mixed at once."""
-        rngs = [example_rng(self.seed, epoch, index) for index, epoch in zip(indices, epochs)] \
-            if self.mixer is not None else [None] * len(indices)
+        rngs = ExampleStreams(self.seed, epochs, indices) if self.mixer is not None else [None] * len(indices)
         if self.mode == "alpaca":
             contexts = records.get("input") or [""] * len(rngs)
             texts = list(alpaca_prompts_and_responses(records["instruction"], contexts, records["output"],

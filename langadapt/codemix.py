@@ -109,9 +109,11 @@ class CodeMixStats:
                 "replaced_fraction": round(self.replaced / self.words, 6) if self.words else 0.0}
 
 
-# Distinct words remembered per mixer (a few hundred bytes each): Alpaca has ~10^5, Wikipedia more; past
-# the limit the memory starts over, which is correct, only slower.
+# Distinct words remembered per mixer (a few hundred bytes each): Alpaca has ~10^5, Wikipedia more; and
+# code points stored for them (4 bytes each; a text without spaces is one long word). Past either limit
+# the memory starts over, which is correct, only slower.
 OUTCOME_CACHE_LIMIT = 1_000_000
+CODE_POINT_LIMIT = 1 << 27
 _DRAW_RANGE = 1 << (8 * DRAW_BYTES)
 
 
@@ -145,7 +147,7 @@ class CodeMixer:
 
     def mix_batch(self, examples: Sequence[Sequence[str]], rngs: Sequence[RandomBytes]) -> list[list[str]]:
         """Mix the texts of several examples at once, example i drawing from `rngs[i]` in word order."""
-        if len(self._outcomes) > OUTCOME_CACHE_LIMIT:
+        if len(self._outcomes) > OUTCOME_CACHE_LIMIT or self._outcomes.stored_code_points > CODE_POINT_LIMIT:
             self._outcomes.forget()
         texts = [text for texts in examples for text in texts]
         if not texts:

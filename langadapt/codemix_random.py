@@ -10,7 +10,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from .word_index import GOLDEN, gather_spans, splitmix64_output
+from .word_index import GOLDEN, gather_spans
 
 # One unsigned 32-bit draw per word, read from the random bytes.
 DRAW_BYTES = 4
@@ -23,6 +23,14 @@ class RandomBytes(Protocol):
 
 
 _WORD_MASK = (1 << 64) - 1
+
+
+def splitmix64_output(state: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function: a bijection of 64-bit words in which every input bit flips about
+    half of the output bits."""
+    state = (state ^ (state >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    state = (state ^ (state >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state ^ (state >> np.uint64(31))
 
 
 class ExampleRandom:

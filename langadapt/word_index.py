@@ -18,14 +18,6 @@ _SPACE = ord(" ")
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def splitmix64_output(state: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function: a bijection of 64-bit words in which every input bit flips about
-    half of the output bits."""
-    state = (state ^ (state >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    state = (state ^ (state >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return state ^ (state >> np.uint64(31))
-
-
 def to_code_points(text: str) -> np.ndarray:
     """The text's code points as uint32 (lone surrogates kept, as Python strings may hold them)."""
     return np.frombuffer(text.encode(_CODEC, "surrogatepass"), dtype=np.uint32)
@@ -36,17 +28,15 @@ def from_code_points(code_points: np.ndarray) -> str:
 
 
 class GrowingArray:
-    """A numpy array (of rows of `width` values, if given) appended to in batches; capacity doubles, so
-    an append costs only the new entries."""
+    """A numpy array appended to in batches; capacity doubles, so an append costs only the new entries."""
 
-    def __init__(self, dtype, width: Optional[int] = None):
-        self.array = np.empty((1024,) if width is None else (1024, width), dtype=dtype)
-        self.size = 0
+    def __init__(self, dtype):
+        self.array, self.size = np.empty(1024, dtype=dtype), 0
 
     def extend(self, values) -> None:
         end = self.size + len(values)
         if end > len(self.array):
-            grown = np.empty((max(end, 2 * len(self.array)),) + self.array.shape[1:], dtype=self.array.dtype)
+            grown = np.empty(max(end, 2 * len(self.array)), dtype=self.array.dtype)
             grown[:self.size] = self.array[:self.size]
             self.array = grown
         self.array[self.size:end] = values

@@ -66,6 +66,10 @@ class WordOutcomes:
         """Words learnt so far."""
         return self._translation_count.size
 
+    @property
+    def stored_code_points(self) -> int:
+        return self._code_points.size
+
     def translation_counts(self, ids: np.ndarray) -> np.ndarray:
         return self._translation_count.array.take(ids)
 

@@ -189,11 +189,13 @@ def test_translations_chosen_uniformly_behind_punctuation():
     assert 2750 < counts["(go,"] < 3250 and all(850 < counts[f"({w},"] < 1150 for w in ("one", "two", "three"))
 
 
-def test_words_past_the_cache_limit_are_still_mixed(monkeypatch):
-    monkeypatch.setattr(codemix, "OUTCOME_CACHE_LIMIT", 1)
+@pytest.mark.parametrize("limit", ["OUTCOME_CACHE_LIMIT", "CODE_POINT_LIMIT"])
+def test_words_past_the_cache_limits_are_still_mixed(monkeypatch, limit):
+    monkeypatch.setattr(codemix, limit, 1)
     mixer = mixer_of({"a": ["x"], "b": ["y"]}, 1.0)
     assert mixer.mix("a, b. c a", random.Random(0)) == "x, y. c x"
-    assert mixer.mix("b. a, c", random.Random(0)) == "y. x, c"
+    assert mixer.mix("b a, d", random.Random(0)) == "y x, d"
+    assert len(mixer._outcomes) == 4  # forgotten before the second text: the empty word and its 3 words
 
 
 def test_example_stream_is_reproducible_and_reads_on():

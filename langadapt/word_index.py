@@ -182,10 +182,16 @@ class HashIndex:
             found[pending[hit]] = self._ids.take(slots[pending[hit]])
             pending = pending[~hit & (keys != self._EMPTY)]
         for position, slot, wanted in zip(pending.tolist(), slots[pending].tolist(), hashes[pending].tolist()):
-            while int(self._keys[slot]) not in (self._EMPTY, wanted):
-                slot = (slot + 1) & mask
+            slot = self._probe_one(slot, wanted)
             found[position] = self._ids[slot] if int(self._keys[slot]) == wanted else -1
         return found
+
+    def _probe_one(self, slot: int, wanted: int) -> int:
+        """From `slot` on, the slot holding `wanted` or else the first empty one, probing one at a time."""
+        mask = len(self._keys) - 1
+        while int(self._keys[slot]) not in (self._EMPTY, wanted):
+            slot = (slot + 1) & mask
+        return slot
 
     def insert(self, hashes: np.ndarray, ids: np.ndarray) -> None:
         """Store distinct `hashes` under `ids`; a hash already stored keeps its id (its word is then found
@@ -206,8 +212,7 @@ class HashIndex:
                 return
             slots[pending] = (slots[pending] + 1) & mask
         for slot, wanted, word_id in zip(slots[pending].tolist(), hashes[pending].tolist(), ids[pending].tolist()):
-            while int(self._keys[slot]) not in (self._EMPTY, wanted):
-                slot = (slot + 1) & mask
+            slot = self._probe_one(slot, wanted)
             if int(self._keys[slot]) == self._EMPTY:
                 self._keys[slot], self._ids[slot] = wanted, word_id
                 self.size += 1

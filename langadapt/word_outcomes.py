@@ -111,12 +111,14 @@ class WordOutcomes:
         first = self._append_outcomes(*self._spelled(translations))
         self._entry_count = np.append(counts, 0)
         self._entry_first = first + exclusive_cumsum(counts)
-        code_points, spans = self._spelled(sources)
-        self._entry_spelling, self._entry_length = self._append_spellings(code_points, spans), spans - 1
+        spelled = SpacedWords(" ".join(sources))  # its code points: each source followed by a space
+        self._entry_length = np.fromiter(map(len, sources), dtype=np.int64, count=len(sources))
+        self._entry_spelling = self._append_spellings(spelled.code_points, self._entry_length + 1)
         self._dictionary_sizes = (self._code_points.size, self._outcome_start.size)
         # A source word with a space in it can never be a core: cores come from words split at spaces.
         indexable = [number for number, word in enumerate(sources) if " " not in word]
-        hashes = self._hash(SpacedWords(" ".join(sources[number] for number in indexable)))
+        source_starts = exclusive_cumsum(self._entry_length + 1)[:-1]
+        hashes = self._hash(spelled, source_starts[indexable], self._entry_length[indexable])
         self._entry_index = HashIndex()
         unique_hashes, first_seen = np.unique(hashes, return_index=True)
         self._entry_index.insert(unique_hashes, np.asarray(indexable, dtype=np.int64)[first_seen])

@@ -21,6 +21,7 @@ from langadapt.corpus.pipeline import CorpusBuildConfig, build_corpus
 from langadapt.corpus.upload import check_upload_possible, push_dataset
 from langadapt.errors import LangAdaptError
 from langadapt.languages import get_language
+from langadapt.run_folder import check_separate, set_hint
 
 logger = logging.getLogger("build_opus_corpus")
 DEFAULT_CORPORA = ["JW300", "WikiMatrix", "TED2020", "GlobalVoices", "QED", "CCAligned"]
@@ -98,8 +99,10 @@ def validate(args: argparse.Namespace) -> None:
     for flag in ("max_per_corpus", "target_size"):
         if getattr(args, flag) < 0:
             raise LangAdaptError(f"--{flag} must be >= 0 (0 means no limit)")
-    if Path(args.hf_out).resolve() == Path(args.work_dir).resolve():
-        raise LangAdaptError("--hf_out and --work_dir must be different folders")
+    # written folders never nest (a clean-up or the final rename would delete the other); inputs stay outside
+    check_separate({"--hf_out": args.hf_out, "--work_dir": args.work_dir,
+                    "--opus_download_dir": args.opus_download_dir},
+                   {"--hf_corpora": args.hf_corpora, "--opus_root": args.opus_root, "--labse_model": args.labse_model})
     for dataset in args.hf_corpora:
         if dataset.startswith((".", "/", "~")) and not Path(dataset).expanduser().exists():
             raise LangAdaptError(f"--hf_corpora: local dataset {dataset} does not exist")
@@ -113,6 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         push_dataset(Path(args.upload_from_disk), target, args.push_max_shard_size)
         return 0
     validate(args)
+    set_hint("rerun the same command to resume: finished stages are kept in --work_dir")
     target = check_upload_possible(args.hub_repo, args.config_name) if args.upload_data else None
     config = CorpusBuildConfig(
         src=args.src, tgt=args.tgt, hf_out=Path(args.hf_out), work_dir=Path(args.work_dir),

@@ -210,11 +210,11 @@ def training_table(out: Path) -> list[tuple[str, str, float, float]]:
            if "loss" in r]
     rows = [("Backpack pretraining (run_clm.py)", "train loss", clm[0]["loss"], clm[-1]["loss"])]
     adaptation = [r for r in jsonl(out / "backpack-adapted" / "metrics.jsonl") if r.get("kind") == "train"]
-    for key in ("context_loss", "sense_loss", "lm_loss", "total_loss"):
+    for key in ("context_loss", "sense_loss", "lm_loss", "loss"):
         rows.append(("Sense adaptation (run_adaptation.py)", key, adaptation[0][key], adaptation[-1][key]))
     for stage, folder in (("COMMIT alignment (commit_train.py --mode text)", "commit-aligned"),
                           ("COMMIT instruction tuning (commit_train.py --mode alpaca)", "commit")):
-        log = [r for r in jsonl(out / folder / "train_log.jsonl") if "loss" in r]
+        log = [r for r in jsonl(out / folder / "metrics.jsonl") if r.get("kind") == "train"]
         rows.append((stage, "train loss", log[0]["loss"], log[-1]["loss"]))
     return rows
 
@@ -254,6 +254,22 @@ def write_report(out: Path, rows, training, timings: dict[str, float], wall: flo
     return report
 
 
+def replace_previous_demo(out: Path) -> None:
+    """Empty `out` for a new demo, but only when it is empty or an earlier demo's output."""
+    from langadapt.errors import LangAdaptError
+    from langadapt.run_folder import RunFolder
+
+    folder = RunFolder(out, flag="--output_dir", script="examples/demo.py", settings={}, defining=())
+    if out.is_dir() and any(out.iterdir()):
+        identity = folder.identity()
+        if identity is None or identity.get("script") != folder.script:
+            raise LangAdaptError(f"--output_dir {out} is not empty and is not an earlier demo's output: choose "
+                                 f"an empty or new folder")
+        shutil.rmtree(out)
+    folder.plan(overwrite=False, resume=False, latest=lambda: None, checkpoint_step=lambda _: 0)
+    folder.prepare(overwrite=False)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output_dir", default="demo_output", help="everything the demo writes goes here")
@@ -265,7 +281,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("WANDB_MODE", "disabled")
     start = time.perf_counter()
     out = Path(args.output_dir).resolve()
-    shutil.rmtree(out, ignore_errors=True)
+    replace_previous_demo(out)
     demo = Demo(out, SIZES[args.size])
     tokenizer_dir, llama_dir, encoder = prepare_models(out, demo.size["vocab"])
     evaluate_backpacks(demo, sense_adaptation(demo, tokenizer_dir, encoder))
@@ -279,4 +295,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from langadapt.cli import run_cli
+
+    run_cli(main)

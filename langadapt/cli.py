@@ -1,16 +1,19 @@
 """Entry-point wrapper shared by the top-level scripts.
 
 User errors (`LangAdaptError`) become a one-line message on stderr and exit status 2, instead of a
-traceback that hides the one thing the user has to change.
+traceback that hides the one thing the user has to change; Ctrl-C and SIGTERM become one line saying where
+the run stopped, and exit status 130 / 143.
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from typing import Callable, Optional, Sequence
 
 from .errors import LangAdaptError
+from .run_folder import RunInterrupted, exit_interrupted, install_signal_handlers
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -30,9 +33,14 @@ def setup_logging(level: str | int = "INFO", log_file: Optional[str] = None) -> 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[Sequence[str]] = None) -> None:
     """Run a script's `main`, turning user errors into `error: ...` and exit status 2."""
+    install_signal_handlers()
     try:
         result = main(argv)
     except LangAdaptError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        exit_interrupted(signal.SIGINT)
+    except RunInterrupted as interruption:
+        exit_interrupted(interruption.signum)
     sys.exit(result if isinstance(result, int) else 0)

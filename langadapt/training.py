@@ -262,20 +262,6 @@ def save_final_model(model, tokenizer, folder: str | os.PathLike,
     tmp.rmdir()
 
 
-# ------------------------------------------------------------------------------------------ run guards
-def prepare_output_dir(path: str | os.PathLike, overwrite: bool, resume: bool) -> Path:
-    """Refuse to mix a new run into a non-empty folder unless told to overwrite or resume."""
-    out = Path(path)
-    if out.is_dir() and any(out.iterdir()) and not (overwrite or resume):
-        raise LangAdaptError(
-            f"output folder {out} is not empty; pass --overwrite_output_dir to replace it or "
-            f"--resume_from_checkpoint to continue the run in it")
-    if overwrite and not resume and out.is_dir():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 class NonFiniteLossError(LangAdaptError):
     pass
 

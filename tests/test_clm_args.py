@@ -49,7 +49,6 @@ def test_json_file_is_read_as_the_flags(tmp_path):
 
 @pytest.mark.parametrize("extra, fragment", [
     (["--dataset_name", "x"], "--dataset_name or --train_file"),
-    (["--resume_from_checkpoint", "--overwrite_output_dir"], "--overwrite_output_dir would delete"),
     (["--streaming"], "--max_steps"),
     (["--evaluation_strategy", "steps", "--eval_strategy", "epoch"], "--evaluation_strategy"),
     (["--warmup_ratio", "0.1", "--warmup_steps", "5"], "--warmup_ratio and --warmup_steps"),

@@ -100,7 +100,7 @@ def test_rerun_into_the_same_output_dir_continues_from_its_checkpoint(tiny_backp
     train_clm(*parse_clm_arguments(clm_args(tiny_backpack_dir, out, *common)), callbacks=[StopAt(2)])
     with caplog.at_level("INFO", logger="langadapt"):
         train_clm(*parse_clm_arguments(clm_args(tiny_backpack_dir, out, *common)))
-    assert "resuming from it" in caplog.text
+    assert "resuming from checkpoint" in caplog.text
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 4
 
@@ -181,7 +181,7 @@ def test_output_dir_guards(tiny_backpack_dir, tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("an earlier run's file")
     assert "--overwrite_output_dir" in refused(clm_args(tiny_backpack_dir, out, "--do_train"))
-    assert "no complete checkpoint" in refused(clm_args(tiny_backpack_dir, out, "--do_train",
+    assert "holds no run.json" in refused(clm_args(tiny_backpack_dir, out, "--do_train",
                                                         "--resume_from_checkpoint"))
     assert (out / "notes.txt").is_file()
 

@@ -1,8 +1,5 @@
 """commit_train.py --fsdp: FSDP2 on two CPU processes (gloo) trains what DDP trains, saves full weights and
 per-process optimiser shards, and resumes exactly; the pieces it is built from."""
-import json
-import shutil
-
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -11,7 +8,8 @@ from transformers import AutoModelForCausalLM
 from langadapt.distributed import build_accelerator, layers_to_shard
 from langadapt.errors import LangAdaptError
 from langadapt.training import COMPLETE_MARKER, CheckpointManager
-from test_commit_train import torchrun_commit
+from killed_runs import as_killed_after
+from test_commit_train import FINAL_FILES, metrics, torchrun_commit
 
 # 4 steps, a checkpoint after 2; the clip threshold is above this model's gradient norms (the sharded norm is
 # still computed), so DDP and FSDP apply the same updates bit for bit
@@ -20,7 +18,7 @@ RUN = ["--seq_length", "64", "--total_steps", "4", "--save_steps", "2", "--log_s
 
 
 def train_log(folder):
-    return [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+    return [record for record in metrics(folder) if record["kind"] == "train"]
 
 
 def same_weights(a, b):
@@ -50,11 +48,7 @@ def test_fsdp_on_two_processes_saves_full_weights_matches_ddp_and_resumes_exactl
     for want, got in zip(train_log(ddp), train_log(fsdp)):
         assert got["loss"] == want["loss"] and got["grad_norm"] == pytest.approx(want["grad_norm"], rel=1e-5)
 
-    # what a job killed right after its step-2 checkpoint leaves behind
-    shutil.copytree(fsdp, resumed)
-    shutil.rmtree(resumed / "checkpoints" / "step-000000000004")
-    for name in ("model.safetensors", "config.json", "train_results.json"):
-        (resumed / name).unlink()
+    as_killed_after(fsdp, resumed, 2, FINAL_FILES)
     torchrun_commit(tiny_llama_dir, resumed, *RUN, "--fsdp", "--resume_from_checkpoint")
     assert same_weights(load_file(fsdp / "model.safetensors"), load_file(resumed / "model.safetensors"))
     assert [r["loss"] for r in train_log(resumed)] == [r["loss"] for r in train_log(fsdp)]

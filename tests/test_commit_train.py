@@ -1,7 +1,6 @@
 """commit_train.py end to end on a tiny Llama: both seed commands, exact resume, bad input, torchrun."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from commit_train import main
 from langadapt.cli import run_cli
 from langadapt.commit.data import ExampleEncoder, PackedStream
 from langadapt.commit.optim import masked_row_mean_loss
+from killed_runs import as_killed_after
 from test_commit_args import align_command, commit_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +54,13 @@ def test_seed_commands_train_both_stages_and_loss_falls(tiny_llama_dir, tmp_path
     assert json.loads((tmp_path / "commit" / "config.json").read_text())["attention_dropout"] == 0.0
 
 
+FINAL_FILES = ("model.safetensors", "config.json", "train_results.json")
+
+
+def metrics(folder):
+    return [json.loads(line) for line in (Path(folder) / "metrics.jsonl").read_text().splitlines()]
+
+
 def run_small(model, out, *extra):
     main(["--model_name_or_path", model, "--dataset_name", ALPACA, "--codemix_dict_path", f"{DICTS}/en-hi.txt",
           "--seq_length", "32", "--batch_size", "2", "--total_steps", "8", "--lr", "3e-3", "--warmup_steps", "2",
@@ -64,18 +71,15 @@ def run_small(model, out, *extra):
 def test_kill_and_resume_is_bit_identical(tiny_llama_dir, tmp_path):
     full = tmp_path / "full"
     run_small(tiny_llama_dir, str(full))
-    resumed = tmp_path / "resumed"
-    shutil.copytree(full, resumed)
-    # what a job killed right after its step-4 checkpoint leaves behind
-    shutil.rmtree(resumed / "checkpoints" / "step-000000000008")
-    for name in ("model.safetensors", "config.json", "train_results.json"):
-        (resumed / name).unlink()
+    resumed = as_killed_after(full, tmp_path / "resumed", 4, FINAL_FILES)
     run_small(tiny_llama_dir, str(resumed), "--resume_from_checkpoint")
     want, got = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
-    log = lambda path: [{k: v for k, v in json.loads(line).items() if k != "tokens_per_second"}
-                        for line in (path / "train_log.jsonl").read_text().splitlines()]
-    assert log(full) == log(resumed) and [r["step"] for r in log(resumed)] == list(range(1, 9))
+    timeless = lambda path: [{k: v for k, v in record.items() if k != "tokens_per_second"}
+                             for record in metrics(path) if record["kind"] == "train"]
+    assert timeless(full) == timeless(resumed)
+    assert [r["step"] for r in metrics(resumed)] == list(range(1, 9)) + [8]
+    assert [r["kind"] for r in metrics(resumed)] == ["train"] * 8 + ["final"]
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -117,7 +121,7 @@ def test_two_process_torchrun_on_cpu(tiny_llama_dir, tmp_path):
     out = tmp_path / "ddp"
     torchrun_commit(tiny_llama_dir, out, "--seq_length", "32", "--total_steps", "3", "--save_steps", "3")
     state = torch.load(out / "checkpoints" / "step-000000000003" / "training_state.pt", weights_only=True)
-    assert state["run"]["world_size"] == 2 and len(state["ranks"]) == 2
+    assert json.loads((out / "run.json").read_text())["settings"]["world_size"] == 2 and len(state["ranks"]) == 2
     positions = [rank["data"]["tokens"].tolist() for rank in state["ranks"]]
     assert positions[0] != positions[1]  # each process packs its own shard
     assert (out / "model.safetensors").is_file()

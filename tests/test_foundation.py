@@ -8,7 +8,7 @@ import torch
 from langadapt.errors import LangAdaptError
 from langadapt.languages import flores_tag, get_language, to_iso1, to_iso3
 from langadapt.training import (CheckpointManager, ResumableSampler, capture_rng_state, check_finite,
-                                prepare_output_dir, restore_rng_state)
+                                restore_rng_state)
 
 
 # ------------------------------------------------------------------------------------------- languages
@@ -120,16 +120,6 @@ def test_rng_state_restores_every_stream():
 def test_rng_state_survives_weights_only_load(tmp_path):
     torch.save(capture_rng_state(), tmp_path / "state.pt")
     restore_rng_state(torch.load(tmp_path / "state.pt", weights_only=True))
-
-
-def test_output_dir_guard(tmp_path):
-    (tmp_path / "old.txt").write_text("x")
-    with pytest.raises(LangAdaptError, match="not empty"):
-        prepare_output_dir(tmp_path, overwrite=False, resume=False)
-    prepare_output_dir(tmp_path, overwrite=False, resume=True)
-    assert (tmp_path / "old.txt").exists()
-    prepare_output_dir(tmp_path, overwrite=True, resume=False)
-    assert not (tmp_path / "old.txt").exists()
 
 
 def test_non_finite_loss_names_step():

@@ -77,3 +77,43 @@ def test_training_jobs_pick_the_layout_and_resume(job, layout):
     assert "--resume_from_checkpoint" in command
     header = job.read_text()
     assert "#SBATCH --requeue" in header and re.search(r"#SBATCH --signal=B:USR1@\d+", header)
+
+
+@pytest.mark.slow
+def test_run_clm_job_starts_a_fresh_run_then_resumes_a_killed_one(tiny_backpack_dir, tmp_path):
+    """The job's own command (always `--resume_from_checkpoint`), shrunk to a tiny run by flags appended after it."""
+    import json
+    import shutil
+
+    from datasets import Dataset, DatasetDict
+
+    text = [f"line {i} of some english text about houses and dogs" for i in range(64)]
+    data = tmp_path / "text"
+    DatasetDict({"train": Dataset.from_dict({"text": text}),
+                 "validation": Dataset.from_dict({"text": text[:8]})}).save_to_disk(str(data))
+    out = tmp_path / "clm"
+    (command,) = dry_run(ROOT / "slurm" / "run_clm.sbatch",
+                         {"MODEL_CONFIG": tiny_backpack_dir, "TOKENIZER": tiny_backpack_dir, "DATASET": str(data),
+                          "OUTPUT_DIR": str(out), "REPORT_TO": "none"})
+    command += ["--max_steps", "4", "--save_steps", "2", "--per_device_train_batch_size", "2",
+                "--per_device_eval_batch_size", "2", "--gradient_accumulation_steps", "1", "--block_size", "32",
+                "--bf16", "false", "--max_eval_samples", "4", "--dataloader_pin_memory", "false",
+                "--log_level", "info"]
+
+    def job(folder):
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                              timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert json.loads((folder / "trainer_state.json").read_text())["global_step"] == 4
+        return done.stderr
+
+    assert "starting fresh" in job(out)
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    # what a job killed after its step-2 checkpoint leaves: the requeued job runs the same command
+    shutil.rmtree(out / "checkpoint-4")
+    for name in ("model.safetensors", "trainer_state.json", "train_results.json", "all_results.json"):
+        (out / name).unlink()
+    identity = json.loads((out / "run.json").read_text())
+    identity.pop("completed")
+    (out / "run.json").write_text(json.dumps(identity))
+    assert f"resuming from checkpoint {out / 'checkpoint-2'}" in job(out)

@@ -118,9 +118,6 @@ class ClmTrainingArguments(TrainingArguments):
             self.resume_from_checkpoint = RESUME_LATEST
         elif self.resume_from_checkpoint is False or str(self.resume_from_checkpoint).lower() == "false":
             self.resume_from_checkpoint = None
-        if self.resume_from_checkpoint and self.overwrite_output_dir:
-            raise LangAdaptError("conflicting flags: --overwrite_output_dir would delete the checkpoint that "
-                                 "--resume_from_checkpoint continues from; pass one")
         if (self.bf16 or self.bf16_full_eval) and not self.use_cpu and not _has_accelerator():
             logger.warning("--bf16 without a GPU: training on the CPU (bf16 autocast)")
             self.use_cpu = True

@@ -6,22 +6,22 @@ never costs a queued GPU job more than its start-up, nor deletes an earlier run.
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from ..errors import LangAdaptError
-from ..training import prepare_output_dir, set_seed, write_json_atomic
+from ..run_folder import RunFolder, RunInterrupted, stop_requested, watch
+from ..training import set_seed
 from .arguments import ClmTrainingArguments, DataTrainingArguments, ModelArguments
 from .metrics import compute_metrics, perplexity, predictions_from_logits
 from .modeling import (build_model, build_tokenizer, check_vocabulary, choose_block_size,
                        freeze_all_but_head)
-from .resume import resolve_resume
+from .resume import plan_run_folder
 from .text_data import (ensure_validation_split, limit, load_raw_text, require_blocks, resolve_text_column,
                         tokenize_and_group)
 
 logger = logging.getLogger(__name__)
-
-METRICS_FILE = "all_results.json"
 
 
 def prepare_blocks(data_args: DataTrainingArguments, training_args: ClmTrainingArguments, tokenizer,
@@ -51,14 +51,20 @@ def prepare_blocks(data_args: DataTrainingArguments, training_args: ClmTrainingA
     return train, eval_
 
 
-def check_not_inside(output_dir: str, paths: Sequence[Optional[str]]) -> None:
-    """--overwrite_output_dir deletes the folder: never when an input lives in it."""
-    out = Path(output_dir).resolve()
-    for path in filter(None, paths):
-        resolved = Path(path).expanduser().resolve()
-        if resolved == out or out in resolved.parents:
-            raise LangAdaptError(f"--overwrite_output_dir would delete {path}, an input of this run; choose "
-                                 f"another --output_dir")
+def run_folder_callback(folder: RunFolder):
+    """Keeps the run folder told of the Trainer's step and checkpoints; on SIGTERM, saves and stops."""
+    from transformers import TrainerCallback
+
+    class RunFolderCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            folder.step = state.global_step
+            if stop_requested():
+                control.should_save = control.should_training_stop = True
+
+        def on_save(self, args, state, control, **kwargs):
+            folder.last_checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+
+    return RunFolderCallback()
 
 
 def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
@@ -66,7 +72,10 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
     """Run the training/evaluation the arguments ask for; returns the final metrics."""
     from transformers import Trainer, default_data_collator
 
-    resume = resolve_resume(training_args)
+    folder = plan_run_folder(model_args, data_args, training_args)
+    if folder.start.action == "complete":
+        folder.announce_complete()
+        return {}
     tokenizer = build_tokenizer(model_args)
     set_seed(training_args.seed)  # a model built from scratch is initialised from this seed
     model = build_model(model_args)
@@ -76,13 +85,9 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
         freeze_all_but_head(model)
     train_blocks, eval_blocks = prepare_blocks(data_args, training_args, tokenizer, block_size,
                                                cache_dir=model_args.cache_dir, token=model_args.token)
-    if training_args.overwrite_output_dir:
-        check_not_inside(training_args.output_dir, [model_args.model_name_or_path, model_args.config_name,
-                                                    model_args.tokenizer_name, data_args.dataset_name,
-                                                    data_args.train_file, data_args.validation_file])
     if training_args.should_save:
-        prepare_output_dir(training_args.output_dir, overwrite=training_args.overwrite_output_dir,
-                           resume=resume is not None)
+        folder.prepare(training_args.overwrite_output_dir)
+    watch(folder, saves_on_sigterm=True)
 
     if training_args.label_names is None:
         # The blocks' targets are "labels"; the Trainer's guess from forward()'s signature also picks up
@@ -90,25 +95,33 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
         training_args.label_names = ["labels"]
     trainer = Trainer(
         model=model, args=training_args, train_dataset=train_blocks, eval_dataset=eval_blocks,
-        processing_class=tokenizer, data_collator=default_data_collator, callbacks=callbacks,
+        processing_class=tokenizer, data_collator=default_data_collator,
+        callbacks=[run_folder_callback(folder), *(callbacks or [])],
         compute_metrics=compute_metrics if training_args.do_eval else None,
         preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size)
         if training_args.do_eval else None,
     )
     metrics: dict[str, float] = {}
     if training_args.do_train:
-        result = trainer.train(resume_from_checkpoint=resume)
+        start = folder.start.checkpoint
+        result = trainer.train(resume_from_checkpoint=str(start) if start else None)
+        if stop_requested():  # SIGTERM: the callback saved a checkpoint and stopped the Trainer
+            raise RunInterrupted(signal.SIGTERM)
         trainer.save_model()
-        metrics.update(result.metrics)
+        train_metrics = dict(result.metrics)
         if data_args.max_train_samples is not None and hasattr(train_blocks, "__len__"):
-            metrics["train_samples"] = len(train_blocks)
-        trainer.log_metrics("train", result.metrics)
+            train_metrics["train_samples"] = len(train_blocks)
+        trainer.log_metrics("train", train_metrics)
+        trainer.save_metrics("train", train_metrics)  # train_results.json (and all_results.json)
         trainer.save_state()
+        metrics.update(train_metrics)
     if training_args.do_eval:
         eval_metrics = trainer.evaluate()
         eval_metrics["perplexity"] = perplexity(eval_metrics["eval_loss"])
         trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)  # eval_results.json (and all_results.json)
         metrics.update(eval_metrics)
-    if training_args.should_save:
-        write_json_atomic(Path(training_args.output_dir) / METRICS_FILE, metrics)
+    state = trainer.state
+    if training_args.should_save and (not training_args.do_train or state.global_step >= state.max_steps):
+        folder.complete(state.global_step)
     return metrics

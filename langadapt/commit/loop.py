@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -24,19 +24,19 @@ from tqdm.auto import tqdm
 from ..distributed import (build_accelerator, full_model_state_dict, load_local_optimizer_state,
                            local_optimizer_state, shard_model)
 from ..errors import LangAdaptError
+from ..run_folder import METRICS_FILE, RunFolder, RunInterrupted, check_separate, stop_requested, watch
 from ..training import (CheckpointManager, append_jsonl, capture_rng_state, check_finite, init_wandb,
-                        prepare_output_dir, restore_rng_state, save_final_model, set_seed, write_json_atomic)
+                        restore_rng_state, save_final_model, set_seed, write_json_atomic)
 from .fcm import ForgetfulCausalMask
 from .optim import build_optimizer, build_scheduler, masked_row_mean_loss
 from .setup import build_stream, load_training_model, load_training_tokenizer
 
 logger = logging.getLogger(__name__)
 
-LOG_FILE = "train_log.jsonl"
 RESULTS_FILE = "train_results.json"
-# Settings a resumed run must share with the run that wrote the checkpoint to continue it exactly.
-RESUME_INVARIANTS = ("seq_length", "batch_size", "gradient_accumulation_steps", "seed", "mode",
-                     "codemix_ratio", "block_codemix_in_template", "total_steps", "fsdp")
+# Settings a resume may change: they decide what is logged and kept, not what a step computes.
+MAY_CHANGE_ON_RESUME = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint", "save_steps",
+                        "save_total_limit", "log_steps", "report_to", "run_name", "log_level")
 
 
 def _accelerator(args: argparse.Namespace):
@@ -45,29 +45,20 @@ def _accelerator(args: argparse.Namespace):
     return build_accelerator("bf16" if args.bf16 else "fp16" if args.fp16 else "no")
 
 
-def _resume_checkpoint(args: argparse.Namespace, manager: CheckpointManager) -> Optional[Path]:
-    if not args.resume_from_checkpoint:
-        return None
-    if args.resume_from_checkpoint == "latest":
-        latest = manager.latest()
-        if latest is None:
-            logger.info("no checkpoint in %s yet: starting from the beginning", manager.root)
-        return latest
-    path = Path(args.resume_from_checkpoint)
-    if not path.is_dir():
-        raise LangAdaptError(f"--resume_from_checkpoint: {path} is not a checkpoint folder")
-    return path
-
-
-def _check_resumable(args: argparse.Namespace, state: dict[str, Any], world_size: int, checkpoint: Path) -> None:
-    saved = state["run"]
-    changed = [f"{key} {saved[key]!r} -> {getattr(args, key)!r}" for key in RESUME_INVARIANTS
-               if key in saved and saved[key] != getattr(args, key)]
-    if saved["world_size"] != world_size:
-        changed.append(f"process count {saved['world_size']} -> {world_size}")
-    if changed:
-        raise LangAdaptError(f"--resume_from_checkpoint {checkpoint}: the run settings changed "
-                             f"({'; '.join(changed)}); resume with the settings it was written with")
+def _run_folder(args: argparse.Namespace, world_size: int, manager: CheckpointManager) -> RunFolder:
+    """The output folder checked and its start decided, before the model and data load."""
+    check_separate({"--output_dir": args.output_dir},
+                   {"--model_name_or_path": args.model_name_or_path, "--tokenizer_name": args.tokenizer_name,
+                    "--dataset_name": args.dataset_name, "--codemix_dict_path": args.codemix_dict_path})
+    settings = {**vars(args), "world_size": world_size}
+    folder = RunFolder(args.output_dir, flag="--output_dir", script="commit_train.py", settings=settings,
+                       defining=[key for key in settings if key not in MAY_CHANGE_ON_RESUME])
+    explicit = args.resume_from_checkpoint if args.resume_from_checkpoint not in (None, "latest") else None
+    if explicit and not (Path(explicit) / "checkpoint_complete.json").is_file():
+        raise LangAdaptError(f"--resume_from_checkpoint: {explicit} is not a complete checkpoint folder")
+    folder.plan(overwrite=args.overwrite_output_dir, resume=bool(args.resume_from_checkpoint), explicit=explicit,
+                latest=manager.latest, checkpoint_step=CheckpointManager.step_of)
+    return folder
 
 
 def _save_final(model, tokenizer, output_dir: Path, original_config: dict[str, Any], weights=None) -> None:
@@ -92,24 +83,28 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     rows = args.batch_size // world_size
     output_dir = Path(args.output_dir)
     manager = CheckpointManager(output_dir / "checkpoints", max_keep=args.save_total_limit)
-    resume_from = _resume_checkpoint(args, manager)
-    if accelerator.is_main_process:
-        prepare_output_dir(output_dir, overwrite=args.overwrite_output_dir,
-                           resume=bool(args.resume_from_checkpoint))
-    accelerator.wait_for_everyone()
+    folder = _run_folder(args, world_size, manager)
+    if folder.start.action == "complete":
+        folder.announce_complete()
+        return {"step": folder.start.step, "complete": True}
+    resume_from = folder.start.checkpoint
 
     set_seed(args.seed)
     tokenizer = load_training_tokenizer(args)
     model, original_config = load_training_model(args)
     stream = build_stream(args, tokenizer, rank, world_size)
     fcm = ForgetfulCausalMask(args.fcm_min_ratio, args.fcm_max_ratio, model.config._attn_implementation)
+    if accelerator.is_main_process:
+        folder.prepare(args.overwrite_output_dir)
+    accelerator.wait_for_everyone()
+    watch(folder, saves_on_sigterm=True)
 
     step, wandb_id, state = 0, None, None
     if resume_from is not None:
         state = CheckpointManager.load_training_state(resume_from)
-        _check_resumable(args, state, world_size, resume_from)
         CheckpointManager.load_weights(resume_from, model)
         step, wandb_id = int(state["step"]), state.get("wandb_id")
+        folder.step, folder.last_checkpoint = step, resume_from
     sharded = args.fsdp and world_size > 1
     if args.fsdp and not sharded:
         logger.info("--fsdp with one process: nothing to shard, training a plain replica")
@@ -135,12 +130,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     else:
         set_seed(args.seed + rank)  # each process its own dropout / FCM draws
 
-    log_path = output_dir / LOG_FILE
-    if accelerator.is_main_process:
-        _truncate_log(log_path, step)
+    log_path = output_dir / METRICS_FILE
     run = init_wandb(args.report_to == "wandb" and accelerator.is_main_process, None, args.run_name,
                      vars(args), resume_id=wandb_id)
-    last_checkpoint = resume_from
     tokens_per_step = args.batch_size * args.gradient_accumulation_steps * args.seq_length
     progress = tqdm(total=args.total_steps, initial=step, desc="COMMIT", disable=not accelerator.is_main_process)
     started, start_step, loss = time.perf_counter(), step, float("nan")
@@ -158,28 +150,32 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 accelerator.backward(micro_loss / args.gradient_accumulation_steps)
             step_loss += micro_loss.detach() / args.gradient_accumulation_steps
         step_loss = accelerator.reduce(step_loss, reduction="mean")
-        check_finite(step_loss, step + 1, last_checkpoint)
+        check_finite(step_loss, step + 1, folder.last_checkpoint)
         grad_norm = _clip_gradients(accelerator, model, args.clip_grad_norm, sharded) \
             if args.clip_grad_norm > 0 else None
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        folder.step = step
         loss = step_loss.item()
         progress.update(1)
         progress.set_postfix(loss=f"{loss:.4f}")
         if step % args.log_steps == 0 or step == args.total_steps:
             elapsed = time.perf_counter() - started
-            record = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0],
+            record = {"kind": "train", "step": step, "loss": loss, "lr": scheduler.get_last_lr()[0],
                       "grad_norm": float(grad_norm) if grad_norm is not None else None,
                       "tokens_per_second": tokens_per_step * (step - start_step) / max(elapsed, 1e-9)}
             if accelerator.is_main_process:
                 append_jsonl(log_path, record)
                 if run is not None:
                     run.log(record, step=step)
-        if args.save_steps > 0 and (step % args.save_steps == 0 or step == args.total_steps):
-            last_checkpoint = _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream,
-                                               tokenizer, args, step, run, sharded)
+        stopping = stop_requested()
+        if (args.save_steps > 0 and (step % args.save_steps == 0 or step == args.total_steps)) or stopping:
+            folder.last_checkpoint = _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream,
+                                                      tokenizer, args, step, run, sharded)
+        if stopping:
+            raise RunInterrupted(signal.SIGTERM)
     progress.close()
 
     stats = _codemix_stats(accelerator, stream)
@@ -190,20 +186,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if accelerator.is_main_process:
         _save_final(accelerator.unwrap_model(model), tokenizer, output_dir, original_config, weights)
         write_json_atomic(output_dir / RESULTS_FILE, results)
+        append_jsonl(log_path, {"kind": "final", **results})
+        folder.complete(step)
     accelerator.wait_for_everyone()
     if run is not None:
         run.finish()
     accelerator.end_training()
     return results
-
-
-def _truncate_log(log_path: Path, step: int) -> None:
-    """A resumed run rewrites the steps after its checkpoint: drop their old records."""
-    if not log_path.is_file():
-        return
-    kept = [line for line in log_path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line)["step"] <= step]
-    log_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def _clip_gradients(accelerator, model, max_norm: float, sharded: bool) -> torch.Tensor:
@@ -233,9 +222,7 @@ def _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream, 
     path = None
     if accelerator.is_main_process:
         state = {"step": step, "scheduler": scheduler.state_dict(),
-                 "ranks": ranks, "wandb_id": run.id if run is not None else None,
-                 "run": {"world_size": accelerator.num_processes,
-                         **{key: getattr(args, key) for key in RESUME_INVARIANTS}}}
+                 "ranks": ranks, "wandb_id": run.id if run is not None else None}
         if not sharded:
             state["optimizer"] = optimizer.state_dict()
         if accelerator.scaler is not None:

@@ -35,7 +35,7 @@ def plot_run(path: str | os.PathLike, schedule: LossSchedule, total_steps: int,
     by_step = {record["step"]: record for record in train_records}  # a resumed run re-logs some steps
     logged = [by_step[s] for s in sorted(by_step)]
     for key, label in (("context_loss", "context InfoNCE"), ("sense_loss", "sense InfoNCE"),
-                       ("lm_loss", "target LM"), ("total_loss", "total")):
+                       ("lm_loss", "target LM"), ("loss", "total")):
         if logged and key in logged[0]:
             loss_ax.plot([r["step"] for r in logged], [r[key] for r in logged], label=label)
     loss_ax.set_ylabel("loss")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -24,21 +25,23 @@ from ..adaptation import LossSchedule, ScheduleValues, StepLosses, adaptation_lo
 from ..distributed import build_accelerator
 from ..errors import LangAdaptError
 from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, max_positions, read_config_dict
+from ..run_folder import METRICS_FILE, RunFolder, RunInterrupted, check_separate, stop_requested, watch
 from ..training import (CheckpointManager, NonFiniteLossError, ResumableSampler, append_jsonl, capture_rng_state,
-                        init_wandb, prepare_output_dir, restore_rng_state, save_final_model, set_seed,
-                        write_json_atomic)
+                        init_wandb, restore_rng_state, save_final_model, set_seed, write_json_atomic)
 from .data import PairCollator, TokenizedPairs, load_flores_pairs, load_translation_pairs, target_labels
 from .evaluate import evaluate_pairs
 from .plot import plot_run
 
 logger = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
 FINAL_METRICS_FILE = "final_metrics.json"
 PLOT_FILE = "schedule_and_losses.png"
 CHECKPOINT_DIR = "checkpoints"
-# Settings that change what a step computes: a resume with other values cannot continue the same run.
-RUN_DEFINING = ("max_steps", "train_batch_size", "seed", "learning_rate", "warmup_ratio", "max_length")
+# Settings a resume may change: they decide what is logged, evaluated and kept, not what a step computes.
+MAY_CHANGE_ON_RESUME = ("save_dir", "resume_from_checkpoint", "overwrite_output_dir", "eval_every_n_steps",
+                        "save_every", "max_checkpoints", "log_every_n_steps", "num_workers", "test_batch_size",
+                        "validation_dataset", "validation_file", "validation_split", "use_wandb", "wandb_project",
+                        "wandb_run_name", "wandb_run_id")
 
 
 @dataclass
@@ -184,15 +187,6 @@ def gather_rng_states() -> list[dict[str, Any]]:
     return states
 
 
-def warn_on_changed_settings(saved: dict[str, Any], config: AdaptationConfig) -> None:
-    current = config.as_record()
-    changed = [k for k in RUN_DEFINING + tuple(asdict(config.schedule)) if saved.get(k) != current.get(k)]
-    if changed:
-        logger.warning("resuming with settings that differ from the checkpoint's (%s): the run will not "
-                       "match an uninterrupted one", ", ".join(f"{k}: {saved.get(k)} -> {current.get(k)}"
-                                                            for k in changed))
-
-
 class AdaptationRun:
     """One run of `run_adaptation.py`: set-up, the step loop, evaluation, checkpoints and final outputs."""
 
@@ -211,6 +205,9 @@ class AdaptationRun:
         self.save_dir = Path(config.save_dir)
         self.metrics_path = self.save_dir / METRICS_FILE
         self.checkpoints = CheckpointManager(self.save_dir / CHECKPOINT_DIR, max_keep=config.max_checkpoints or None)
+        settings = {**config.as_record(), "world_size": self.accelerator.num_processes}
+        self.folder = RunFolder(self.save_dir, flag="--save_dir", script="run_adaptation.py", settings=settings,
+                                defining=[key for key in settings if key not in MAY_CHANGE_ON_RESUME])
 
     # ------------------------------------------------------------------------------------------- set-up
     def _load_inputs(self):
@@ -253,34 +250,35 @@ class AdaptationRun:
                 "rng": gather_rng_states(), "wandb_run_id": self.wandb_run_id,
                 "args": self.config.as_record()}
 
-    def _resume(self, model) -> Optional[dict[str, Any]]:
-        if not self.config.resume_from_checkpoint:
+    def _resume(self, model, checkpoint: Optional[Path]) -> Optional[dict[str, Any]]:
+        if checkpoint is None:
             return None
-        latest = self.checkpoints.latest()
-        if latest is None:
-            logger.info("--resume_from_checkpoint: no checkpoint in %s yet; starting from the beginning",
-                        self.checkpoints.root)
-            return None
-        logger.info("resuming from %s", latest)
-        CheckpointManager.load_weights(latest, model)
-        state = CheckpointManager.load_training_state(latest)
-        warn_on_changed_settings(state["args"], self.config)
-        self.last_checkpoint = latest
-        return state
+        logger.info("resuming from %s", checkpoint)
+        CheckpointManager.load_weights(checkpoint, model)
+        self.folder.last_checkpoint = checkpoint
+        return CheckpointManager.load_training_state(checkpoint)
 
     # --------------------------------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
-        config, accelerator = self.config, self.accelerator
+        config, accelerator, folder = self.config, self.accelerator, self.folder
+        check_separate({"--save_dir": config.save_dir}, {"--model_id": config.model_id,
+                                                          "--dataset_name": config.dataset_name,
+                                                          "--validation_file": config.validation_file})
+        start = folder.plan(overwrite=config.overwrite_output_dir, resume=config.resume_from_checkpoint,
+                            latest=self.checkpoints.latest, checkpoint_step=CheckpointManager.step_of)
+        if start.action == "complete":
+            folder.announce_complete()
+            return {}
         self.tokenizer, train_pairs, eval_pairs = self._load_inputs()
         if self.is_main:
-            prepare_output_dir(self.save_dir, config.overwrite_output_dir, config.resume_from_checkpoint)
+            folder.prepare(config.overwrite_output_dir)
         accelerator.wait_for_everyone()
+        watch(folder, saves_on_sigterm=True)
         set_seed(config.seed)
 
         model = load_causal_lm(config.model_id)
         model.config.pad_token_id = self.tokenizer.pad_token_id
-        self.last_checkpoint: Optional[Path] = None
-        state = self._resume(model)
+        state = self._resume(model, start.checkpoint)
         model.train()
         frozen = bool(state and state.get("frozen"))
         if frozen:
@@ -341,7 +339,7 @@ class AdaptationRun:
             batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in next(batches).items()}
             losses = adaptation_step(model, batch, values, self.settings)
             if not all_finite(losses.total):
-                where = f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else ""
+                where = f"; the last good checkpoint is {folder.last_checkpoint}" if folder.last_checkpoint else ""
                 raise NonFiniteLossError(f"non-finite loss ({losses.total.item()}) at step {step}{where}")
             accelerator.backward(losses.total)
             if config.clip_grad_norm > 0:
@@ -350,6 +348,7 @@ class AdaptationRun:
             if not accelerator.optimizer_step_was_skipped:
                 self.lr_scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+            folder.step = step
             progress.update(1)
 
             if config.log_every_n_steps and step % config.log_every_n_steps == 0:
@@ -357,7 +356,7 @@ class AdaptationRun:
                           "w_sns": values.w_sns, "w_lm": values.w_lm, "tau_ctx": values.tau_ctx,
                           "tau_sns": values.tau_sns, "lr": self.lr_scheduler.get_last_lr()[0],
                           "context_loss": losses.context.item(), "sense_loss": losses.sense.item(),
-                          "lm_loss": mean_over_ranks(losses.lm), "total_loss": mean_over_ranks(losses.total),
+                          "lm_loss": mean_over_ranks(losses.lm), "loss": mean_over_ranks(losses.total),
                           "src_sense_entropy": mean_over_ranks(losses.src_entropy),
                           "tgt_sense_entropy": mean_over_ranks(losses.tgt_entropy),
                           "contrastive_batch": losses.negatives, "sense_modules_frozen": frozen}
@@ -368,8 +367,11 @@ class AdaptationRun:
             if config.eval_every_n_steps and step % config.eval_every_n_steps == 0:
                 evaluate(step)
                 last_eval = step
-            if config.save_every and step % config.save_every == 0:
+            stopping = stop_requested()
+            if (config.save_every and step % config.save_every == 0) or stopping:
                 self._save_checkpoint(step, frozen, unwrapped)
+            if stopping:
+                raise RunInterrupted(signal.SIGTERM)
         progress.close()
         if config.eval_every_n_steps and last_eval != config.max_steps:
             evaluate(config.max_steps)
@@ -385,7 +387,7 @@ class AdaptationRun:
     def _save_checkpoint(self, step: int, frozen: bool, unwrapped) -> None:
         state = self._training_state(step, frozen)  # collective (RNG gather): every rank takes part
         if self.is_main:
-            self.last_checkpoint = self.checkpoints.save(step, unwrapped, state, tokenizer=self.tokenizer)
+            self.folder.last_checkpoint = self.checkpoints.save(step, unwrapped, state, tokenizer=self.tokenizer)
         self.accelerator.wait_for_everyone()
 
     def _finish(self, unwrapped, wandb_run) -> dict[str, Any]:
@@ -408,6 +410,7 @@ class AdaptationRun:
             if not summary["ranks_in_sync"]:
                 raise LangAdaptError(f"ranks ended with different parameters ({fingerprints}): data-parallel "
                                      f"gradient synchronisation failed")
+            self.folder.complete(self.config.max_steps)
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
         return summary

@@ -1,8 +1,8 @@
 """One batched model pass that pools a Backpack's senses and hidden states per whitespace word.
 
 Sentences are tokenised as running text and each token is assigned to the whitespace word its first
-non-space character falls in (character offsets), so a word's subwords are the tokens the model saw in
-context. Per word: the mean of its subwords' K sense vectors [K, d], the mean contextual hidden state
+character belongs to (character offsets; a separating space belongs to the word after it, as a
+byte-level BPE's leading-space token does), so a word's subwords are the tokens the model saw in context. Per word: the mean of its subwords' K sense vectors [K, d], the mean contextual hidden state
 [d], and the sense-gating scores sum_p <h_p, s_kp> [K] (the original's mixture). Words are pooled with
 one membership matrix per batch: one forward per side per batch, no per-word model call.
 """
@@ -28,20 +28,18 @@ def require_backpack(model, name: str) -> None:
 
 
 def word_token_spans(tokenizer, words: Sequence[str], max_length: int) -> tuple[list[int], list[int]]:
-    """Token ids of " ".join(words) (truncated to `max_length`) and each token's word index (-1: none)."""
+    """Token ids of " ".join(words) (truncated to `max_length`) and each token's word index (-1: empty token)."""
     if not getattr(tokenizer, "is_fast", False):
         raise LangAdaptError("the analyses need a fast tokenizer (character offsets); pass --tokenizer")
     text = " ".join(words)
-    owner = [-1] * len(text)
-    position = 0
+    owner = []  # the word each character belongs to; a separating space belongs to the word after it
     for index, word in enumerate(words):
-        owner[position: position + len(word)] = [index] * len(word)
-        position += len(word) + 1
+        owner += [index] * (len(word) + (index > 0))
     encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
     ids, word_of = [], []
     for token, (start, end) in zip(encoding["input_ids"][:max_length], encoding["offset_mapping"][:max_length]):
         ids.append(token)
-        word_of.append(next((owner[c] for c in range(start, end) if owner[c] >= 0), -1))
+        word_of.append(owner[start] if end > start else -1)
     return ids, word_of
 
 

@@ -7,7 +7,7 @@ Analyses (each behind its flag; with none given, topology, Procrustes and mutual
   --do_mutual_information  a critic's score gap between aligned and shuffled word pairs (MI proxy)
   --do_sense_visualizations  PCA plots of the most frequent aligned word pairs (sense and context vectors)
 Writes metrics.json, sense_topology_rho.csv, rho_hist.png, mi_curve.png, jsd_delta.png, nouns_sense.png,
-nouns_ctx.png and ablation.log into --out_dir.
+nouns_ctx.png, ablation.log and alignments.txt (the content-word alignments used, for --alignments) into --out_dir.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from langadapt.analysis.alignment import align_corpus, build_aligner
+    from langadapt.analysis.alignment import align_corpus, build_aligner, write_pharaoh
     from langadapt.analysis.features import require_backpack
     from langadapt.analysis.outputs import claim_output_dir, finish_output_dir
     from langadapt.analysis.suite import load_parallel_flores, run_suite
@@ -89,8 +89,9 @@ def main(argv=None) -> int:
     require_backpack(model, f"--model {args.model}")
     tokenizer = load_tokenizer(args.tokenizer or args.model)
     src_sentences, tgt_sentences = load_parallel_flores(args.dataset, args.src, args.tgt, args.split)
-    aligner = None if args.alignments else build_aligner(args.aligner, str(device), seed=args.jsd_seed)
+    aligner = None if args.alignments else build_aligner(args.aligner, str(device))
     corpus = align_corpus(src_sentences, tgt_sentences, aligner, args.alignments)
+    write_pharaoh(corpus, out_dir / "alignments.txt")
     only_topology = topology and not (procrustes or mi or viz)
     metrics, artifacts = run_suite(
         model, tokenizer, corpus, out_dir, src=args.src, tgt=args.tgt, device=device, max_pairs=args.max_pairs,
@@ -102,6 +103,7 @@ def main(argv=None) -> int:
     metrics["counts"]["alignment_source"] = args.alignments or args.aligner
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     artifacts["log"] = str(out_dir / "ablation.log")
+    artifacts["alignments"] = str(out_dir / "alignments.txt")
     path = finish_output_dir(out_dir, identity, {"metrics": metrics, "artifacts": artifacts})
     logger.info("wrote %s", path)
     print(json.dumps({"out_dir": str(out_dir), **{k: v for k, v in metrics.items() if k != "counts"}}))

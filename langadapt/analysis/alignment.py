@@ -83,22 +83,20 @@ def grow_diag_final_and(forward: set, reverse: set) -> Pairs:
 
 
 class EflomalAligner:
-    """eflomal over the whole split at once, both directions, symmetrised with grow-diag-final-and."""
+    """eflomal over the whole split at once, both directions, symmetrised with grow-diag-final-and.
 
-    def __init__(self, seed: int = 0):
+    eflomal's sampler takes no seed, so two runs may differ in a few links: the run scripts save the
+    alignments they used (`alignments.txt`), which `--alignments` replays exactly.
+    """
+
+    def __init__(self):
         try:
             import eflomal
         except ImportError as err:
             raise LangAdaptError("--aligner eflomal needs the eflomal package: pip install eflomal") from err
-        self.eflomal, self.seed = eflomal, seed
+        self.eflomal = eflomal
 
     def align(self, src_words: Sequence[list[str]], tgt_words: Sequence[list[str]]) -> list[Pairs]:
-        import random
-
-        import numpy as np
-
-        random.seed(self.seed)
-        np.random.seed(self.seed)
         with tempfile.TemporaryDirectory(prefix="eflomal-") as folder:
             fwd, rev = os.path.join(folder, "fwd"), os.path.join(folder, "rev")
             self.eflomal.Aligner().align([" ".join(w) for w in src_words], [" ".join(w) for w in tgt_words],
@@ -133,12 +131,18 @@ class SimAlignAligner:
         return out
 
 
-def build_aligner(name: str, device: str = "cpu", seed: int = 0):
+def build_aligner(name: str, device: str = "cpu"):
     if name == "eflomal":
-        return EflomalAligner(seed=seed)
+        return EflomalAligner()
     if name == "simalign":
         return SimAlignAligner(device=device)
     raise LangAdaptError(f"--aligner {name}: expected simalign or eflomal")
+
+
+def write_pharaoh(corpus: AlignedCorpus, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(" ".join(f"{i}-{j}" for i, j in pairs) + "\n" for pairs in corpus.pairs), encoding="utf-8")
+    tmp.replace(path)
 
 
 def align_corpus(src_sentences: Sequence[str], tgt_sentences: Sequence[str], aligner=None,

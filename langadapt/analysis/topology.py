@@ -21,10 +21,16 @@ def gram_upper(senses: torch.Tensor) -> torch.Tensor:
 
 
 def average_ranks(values: torch.Tensor) -> torch.Tensor:
-    """Ranks 1..M along the last axis, ties given the average of the ranks they span."""
-    below = (values[..., None, :] < values[..., :, None]).sum(-1)
-    equal = (values[..., None, :] == values[..., :, None]).sum(-1)
-    return below.double() + (equal.double() + 1) / 2
+    """Ranks 1..M along the last axis, ties given the average of the ranks they span.
+
+    A value's tied block in the sorted row spans positions [first, last): its average rank is
+    (first + 1 + last) / 2, both ends found by binary search.
+    """
+    ordered = values.sort(dim=-1).values.contiguous()
+    values = values.contiguous()
+    first = torch.searchsorted(ordered, values, right=False)
+    last = torch.searchsorted(ordered, values, right=True)
+    return (first + 1 + last).double() / 2
 
 
 def spearman_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

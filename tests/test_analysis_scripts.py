@@ -236,3 +236,20 @@ def test_sense_collapse_bad_input(tiny_backpack_dir, tiny_gpt2_dir, capsys):
     code, err = exit_code("run_ablation_sense_collapse", ["--ckpt", tiny_backpack_dir, "--dataset", str(FLORES),
                                                           "--lang", "tur_Latn"], capsys)
     assert code == 2 and "tur_Latn" in err
+
+
+def test_aligner_errors_name_the_package_or_the_missing_model(monkeypatch):
+    import sys
+
+    from langadapt.analysis.alignment import build_aligner
+    from langadapt.errors import LangAdaptError
+
+    with pytest.raises(LangAdaptError, match="bert-base-multilingual-cased") as offline:
+        build_aligner("simalign")  # the tests run offline: the hub model cannot be fetched
+    assert "\n" not in str(offline.value)
+    monkeypatch.setitem(sys.modules, "eflomal", None)
+    with pytest.raises(LangAdaptError, match="pip install eflomal"):
+        build_aligner("eflomal")
+    monkeypatch.setitem(sys.modules, "simalign", None)
+    with pytest.raises(LangAdaptError, match="pip install simalign"):
+        build_aligner("simalign")

@@ -119,7 +119,8 @@ class SimAlignAligner:
         try:
             self.aligner = SentenceAligner(model="bert", token_type="bpe", matching_methods="m", device=device)
         except (OSError, ValueError) as err:
-            raise LangAdaptError(f"--aligner simalign: cannot load {SIMALIGN_MODEL} from the hub ({err}); "
+            reason = " ".join(str(err).split())
+            raise LangAdaptError(f"--aligner simalign: cannot load {SIMALIGN_MODEL} from the hub ({reason}); "
                                  "use --aligner eflomal offline") from err
 
     def align(self, src_words: Sequence[list[str]], tgt_words: Sequence[list[str]]) -> list[Pairs]:

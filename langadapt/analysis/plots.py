@@ -60,10 +60,12 @@ def jsd_delta(metrics: dict, path: Path) -> str:
     values = [metrics["aligned_mean"], metrics["shuffled_mean"]]
     ax.bar(["aligned pairs", "shuffled pairs"], values, color=["#2a7ab0", "#999999"])
     for i, v in enumerate(values):
-        ax.annotate(f"{v:.3f}", (i, v), ha="center", va="bottom" if v >= 0 else "top")
+        ax.annotate(f"{v:.3f}", (i, v), ha="center", va="bottom" if v >= 0 else "top", xytext=(0, 3 if v >= 0 else -3),
+                    textcoords="offset points")
     ax.axhline(0, color="black", linewidth=0.8)
+    ax.margins(y=0.15)
     ax.set_ylabel("mean critic output")
-    ax.set_title(f"delta MI = {metrics['delta_mi']:.3f}")
+    ax.set_title(f"delta MI = {metrics['delta_mi']:.3f} on held-out pairs (in-sample {metrics['delta_mi_train']:.3f})")
     fig.tight_layout()
     return _save(fig, path)
 

@@ -142,6 +142,13 @@ def evaluate_backpacks(demo: Demo, models: dict[str, Path]) -> None:
                  "--output_file", results / "retrieval.json")
 
 
+def inspect_senses(demo: Demo, models: dict[str, Path]) -> None:
+    """Which senses moved in adaptation: the most frequent aligned FLORES word pairs, adapted vs base."""
+    demo.run("4_inspect_senses", "inspect_senses.py", "--model", models["adapted"], "--compare", models["base"],
+             "--src", "eng_Latn", "--tgt", "swh_Latn", "--split", "devtest", "--dataset", DATA / "flores_demo",
+             "--aligner", "eflomal", "--top_pairs", "8", "--device", "cpu", "--out_dir", demo.out / "results" / "senses")
+
+
 def commit(demo: Demo, llama_dir: Path) -> dict[str, Path]:
     out, size = demo.out, demo.size
     shared = ["--seq_length", "128", "--batch_size", "8", "--lr", "2e-3", "--end_lr", "1e-5", "--b1", "0.9",
@@ -247,6 +254,8 @@ def write_report(out: Path, rows, training, timings: dict[str, float], wall: flo
     lines_out += [f"| {stage} | {name} | {first:.4g} | {last:.4g} |" for stage, name, first, last in training]
     lines_out += ["", "![base vs adapted](results.png)", ""]
     lines_out += [f"![{p.stem}]({p.as_posix()})" for p in plots]
+    lines_out += ["", "Which senses moved in adaptation (inspect_senses.py, adapted vs base): "
+                  "[results/senses/senses.md](results/senses/senses.md)"]
     lines_out += ["", f"Wall time: {wall:.0f} s. Stage times (s): " +
                   ", ".join(f"{k} {v}" for k, v in timings.items()), ""]
     report = "\n".join(lines_out)
@@ -284,7 +293,9 @@ def main(argv=None) -> int:
     replace_previous_demo(out)
     demo = Demo(out, SIZES[args.size])
     tokenizer_dir, llama_dir, encoder = prepare_models(out, demo.size["vocab"])
-    evaluate_backpacks(demo, sense_adaptation(demo, tokenizer_dir, encoder))
+    backpacks = sense_adaptation(demo, tokenizer_dir, encoder)
+    evaluate_backpacks(demo, backpacks)
+    inspect_senses(demo, backpacks)
     commit(demo, llama_dir)
     rows = results_table(out)
     bar_plot(rows, out / "results.png")

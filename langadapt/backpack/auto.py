@@ -11,17 +11,23 @@ checkpoint then loads with plain transformers and `trust_remote_code=True` where
 from __future__ import annotations
 
 import functools
+import logging
 
 from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config
 
-from .configuration import BackpackGPT2Config, backpack_config_from_dict, backpack_format
+from .configuration import OUR_FORMAT, BackpackGPT2Config, backpack_config_from_dict, backpack_format
 from .modeling import BackpackGPT2LMHeadModel
+
+logger = logging.getLogger(__name__)
 
 
 def as_backpack_if_stanford(config):
-    """A GPT2Config that carries the stanfordnlp Backpack architecture becomes a BackpackGPT2Config."""
+    """A GPT2Config that carries the stanfordnlp Backpack architecture becomes a BackpackGPT2Config; the
+    log says which format a Backpack config was recognised in."""
     if type(config) is GPT2Config and backpack_format(config.to_dict()) is not None:
         return backpack_config_from_dict(config.to_dict(), config.name_or_path or "config")
+    if isinstance(config, BackpackGPT2Config):
+        logger.info("%s: recognised a Backpack config in the %s format", config.name_or_path or "config", OUR_FORMAT)
     return config
 
 

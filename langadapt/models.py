@@ -1,8 +1,8 @@
 """One way to load "a causal LM from an id or path", used by every script.
 
-Backpack checkpoints, in our format or stanfordnlp's (`model_type` gpt2 with a Backpack architecture,
-which AutoModelForCausalLM would silently load as a plain GPT-2), go to our class; anything else goes
-to `AutoModelForCausalLM`. Remote code is never executed.
+`AutoModelForCausalLM`, as registered by `langadapt.backpack`, loads Backpack checkpoints of either
+format (our `model_type` backpack-gpt2, or stanfordnlp's gpt2 + Backpack architecture) into our class, and
+anything else as transformers does. Remote code is never executed.
 """
 from __future__ import annotations
 
@@ -74,13 +74,11 @@ def load_causal_lm(name_or_path: str, dtype=None, attn_implementation: Optional[
         kwargs["dtype"] = parse_dtype(dtype)
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
-    if is_backpack_checkpoint(name_or_path):
-        model = BackpackGPT2LMHeadModel.from_pretrained(name_or_path, **kwargs)
-    else:
-        try:
-            model = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
-        except (OSError, ValueError) as err:
-            raise LangAdaptError(f"cannot load causal LM {name_or_path!r}: {err}") from err
+    read_config_dict(name_or_path)  # a clear error for a missing path or a folder without config.json
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
+    except (OSError, ValueError) as err:
+        raise LangAdaptError(f"cannot load causal LM {name_or_path!r}: {err}") from err
     if device is not None:
         model = model.to(device)
     return model

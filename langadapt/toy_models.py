@@ -37,6 +37,20 @@ def tiny_backpack_config(vocab_size: int, n_positions: int = 128, **overrides):
     return BackpackGPT2Config(**fields)
 
 
+def tiny_backpack_model(attn: str = "sdpa", seed: int = 0, **overrides):
+    """A seeded tiny Backpack (61-token vocabulary) in eval mode, with the sense-layer kernel `attn`."""
+    import torch
+
+    from .backpack import BackpackGPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    fields = dict(vocab_size=61, n_positions=40, bos_token_id=None, eos_token_id=None)
+    fields.update(overrides)
+    config = tiny_backpack_config(**fields)
+    config._attn_implementation = attn
+    return BackpackGPT2LMHeadModel(config).eval()
+
+
 def tiny_llama_config(vocab_size: int, max_position_embeddings: int = 256, **overrides):
     from transformers import LlamaConfig
 

@@ -12,18 +12,12 @@ from transformers import AutoModelForCausalLM, GPT2LMHeadModel
 from langadapt.backpack import BackpackGPT2Config, BackpackGPT2LMHeadModel
 from langadapt.errors import LangAdaptError
 from langadapt.models import load_causal_lm
+from langadapt.toy_models import tiny_backpack_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "backpack-gpt2-reference"
 
 
-def tiny_model(attn="sdpa", seed=0, **overrides):
-    torch.manual_seed(seed)
-    fields = dict(vocab_size=61, n_positions=40, n_embd=32, n_layer=2, n_head=4, num_senses=4,
-                  sense_intermediate_scale=2)
-    fields.update(overrides)
-    config = BackpackGPT2Config(**fields)
-    config._attn_implementation = attn
-    return BackpackGPT2LMHeadModel(config).eval()
+tiny_model = tiny_backpack_model
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])

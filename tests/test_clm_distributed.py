@@ -12,7 +12,11 @@ DATA = ROOT / "examples" / "data"
 
 
 @pytest.mark.slow
-def test_two_process_torchrun_trains_and_saves_once(tiny_backpack_dir, tmp_path):
+@pytest.mark.parametrize("device_flags", [["--use_cpu", "--ddp_backend", "gloo"], []],
+                         ids=["use_cpu", "no_flags"])
+def test_two_process_torchrun_trains_and_saves_once(tiny_backpack_dir, tmp_path, device_flags):
+    """Without --use_cpu on a GPU-less machine it must still be one data-parallel run, not two trainings
+    into one folder."""
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -20,7 +24,7 @@ def test_two_process_torchrun_trains_and_saves_once(tiny_backpack_dir, tmp_path)
                "--train_file", str(DATA / "english_train.txt"), "--validation_file", str(DATA / "english_valid.txt"),
                "--do_train", "--do_eval", "--max_steps", "4", "--save_steps", "2", "--block_size", "32",
                "--per_device_train_batch_size", "2", "--max_eval_samples", "8", "--output_dir", str(out),
-               "--report_to", "none", "--use_cpu", "--ddp_backend", "gloo", "--disable_tqdm", "true"]
+               "--report_to", "none", *device_flags, "--disable_tqdm", "true"]
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics_lines = [line for line in result.stdout.splitlines() if line.startswith('{"')]

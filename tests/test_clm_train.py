@@ -1,5 +1,6 @@
 """run_clm end to end on a tiny Backpack: learning, freezing, exact resume, and bad input refused early."""
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -218,15 +219,30 @@ python run_clm.py \
 """
 
 
-def test_seed_command_with_local_paths_pretrains_from_a_config_folder(tiny_tokenizer, tmp_path, monkeypatch, caplog):
+def write_stanford_config_folder(folder, config, tokenizer):
+    """A config folder as `stanfordnlp/backpack-gpt2` publishes it: model_type gpt2, the Backpack
+    architecture, an auto_map to the hub's modeling files (which must never run)."""
+    folder.mkdir()
+    fields = {k: v for k, v in config.to_dict().items() if k not in ("auto_map", "transformers_version")}
+    fields.update(model_type="gpt2", architectures=["BackpackGPT2LMHeadModel"], auto_map={
+        "AutoConfig": "configuration_backpack_gpt2.BackpackGPT2Config",
+        "AutoModelForCausalLM": "modeling_backpack_gpt2.BackpackGPT2LMHeadModel"})
+    (folder / "config.json").write_text(json.dumps(fields))
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("config_format", ["langadapt", "stanfordnlp"])
+def test_seed_command_with_local_paths_pretrains_from_a_config_folder(tiny_tokenizer, tmp_path, monkeypatch, caplog,
+                                                                      config_format):
     """The README's command as pasted; only paths and the sizes a CPU test can afford are substituted."""
     from datasets import DatasetDict, load_dataset
 
     from langadapt.toy_models import tiny_backpack_config
 
-    config_dir = write_config_folder(tmp_path / "backpack-config", tiny_backpack_config(len(tiny_tokenizer),
-                                                                                          n_positions=512),
-                                     tiny_tokenizer)
+    write = write_config_folder if config_format == "langadapt" else write_stanford_config_folder
+    config_dir = write(tmp_path / "backpack-config", tiny_backpack_config(len(tiny_tokenizer), n_positions=512),
+                       tiny_tokenizer)
     data_dir = tmp_path / "owt-sample"
     DatasetDict(load_dataset("text", data_files={"train": TRAIN, "validation": VALID})).save_to_disk(str(data_dir))
     substitutions = {"<your_model_config>": config_dir, "Skylion007/openwebtext": str(data_dir),
@@ -242,9 +258,12 @@ def test_seed_command_with_local_paths_pretrains_from_a_config_folder(tiny_token
     with caplog.at_level("INFO", logger="langadapt"):
         metrics = train_clm(*parse_clm_arguments(argv))
     assert "initialised a new BackpackGPT2LMHeadModel from its config" in caplog.text
+    assert f"recognised a Backpack config in the {config_format} format" in caplog.text
     out = tmp_path / "out"
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
     assert (out / "model.safetensors").is_file() and (out / "checkpoint-2").is_dir()
+    assert json.loads((out / "config.json").read_text())["model_type"] == "backpack-gpt2"
+    assert "backpack.sense_network.final_mlp.c_proj.weight" in weights(out)
     assert metrics["eval_loss"] > 0 and "perplexity" in metrics and "eval_token_accuracy" in metrics
 
 
@@ -267,3 +286,90 @@ def test_config_overrides_on_trained_weights_and_missing_attention_kernel_are_re
     except ImportError:
         assert "--attn_implementation flash_attention_2" in refused(
             clm_args(tiny_backpack_dir, tmp_path / "b", "--do_train", "--attn_implementation", "flash_attention_2"))
+
+
+def blocks_as_the_original_makes_them(path, tokenizer, block_size, count):
+    """run_clm's `group_texts` written out: tokenise each line (line breaks kept), concatenate, cut."""
+    from datasets import load_dataset
+
+    texts = load_dataset("text", data_files=path, split="train", keep_linebreaks=True)["text"]
+    joined = [token for text in texts for token in tokenizer(text)["input_ids"]]
+    blocks = [joined[i: i + block_size] for i in range(0, len(joined) - block_size + 1, block_size)]
+    return torch.tensor(blocks[:count])
+
+
+def test_reported_eval_loss_is_the_mean_nll_per_predicted_token(tiny_backpack_dir, tmp_path):
+    """Recomputed directly: total NLL over every next-token prediction / their count (10 blocks in eval
+    batches of 4, 4, 2, so batch means would not do)."""
+    from transformers import AutoTokenizer
+
+    from langadapt.models import load_causal_lm
+
+    argv = clm_args(tiny_backpack_dir, tmp_path / "e", "--do_eval", "--max_eval_samples", "10",
+                    "--per_device_eval_batch_size", "4")
+    metrics = train_clm(*parse_clm_arguments(argv))
+    ids = blocks_as_the_original_makes_them(VALID, AutoTokenizer.from_pretrained(tiny_backpack_dir), 32, 10)
+    assert ids.shape == (10, 32)
+    model = load_causal_lm(tiny_backpack_dir).eval()
+    with torch.no_grad():
+        logits = model(ids).logits
+    nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).double(),
+                                            ids[:, 1:].reshape(-1), reduction="sum")
+    expected = (nll / ids[:, 1:].numel()).item()
+    assert metrics["eval_loss"] == pytest.approx(expected, abs=1e-5)
+    assert metrics["perplexity"] == pytest.approx(math.exp(expected), rel=1e-5)
+    accuracy = (logits[:, :-1].argmax(-1) == ids[:, 1:]).double().mean().item()
+    assert metrics["eval_accuracy"] == pytest.approx(accuracy) == metrics["eval_token_accuracy"]
+
+
+def test_training_loss_is_per_predicted_token(tiny_backpack_dir):
+    """The Trainer's loss for one batch (summed and divided by its num_items_in_batch) is the plain mean
+    over the L-1 next-token predictions of each row."""
+    from transformers import Trainer, TrainingArguments
+
+    from langadapt.models import load_causal_lm
+
+    model = load_causal_lm(tiny_backpack_dir).eval()
+    trainer = Trainer(model=model, args=TrainingArguments(output_dir="unused", report_to="none", use_cpu=True))
+    ids = torch.randint(0, 300, (3, 16))
+    batch = {"input_ids": ids, "labels": ids.clone()}
+    count = trainer._get_num_items_in_batch([batch], torch.device("cpu"))
+    assert int(count) == 3 * 15
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch, num_items_in_batch=count)
+        logits = model(ids).logits
+    expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_config_name_next_to_weights_is_applied(tiny_backpack_dir, tmp_path):
+    """As the original: the config of --config_name, the weights of --model_name_or_path."""
+    config = json.loads((Path(tiny_backpack_dir) / "config.json").read_text())
+    config_dir = tmp_path / "other-config"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps(dict(config, resid_pdrop=0.0, embd_pdrop=0.0,
+                                                            attn_pdrop=0.0)))
+    out = tmp_path / "c"
+    train_clm(*parse_clm_arguments(clm_args(tiny_backpack_dir, out, "--do_train", "--max_steps", "1",
+                                            "--config_name", str(config_dir), "--save_strategy", "no")))
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["resid_pdrop"], saved["embd_pdrop"], saved["attn_pdrop"]) == (0.0, 0.0, 0.0)
+
+
+def test_original_model_flags(tiny_backpack_dir, tmp_path, caplog):
+    from langadapt.clm.modeling import build_model, build_tokenizer
+
+    model_args, _, _ = parse_clm_arguments(clm_args(tiny_backpack_dir, tmp_path / "f", "--do_train",
+                                                    "--trust_remote_code", "--no_use_fast_tokenizer"))
+    assert model_args.trust_remote_code and not model_args.use_fast_tokenizer
+    with caplog.at_level("WARNING", logger="langadapt"):
+        build_model(model_args)
+    assert "no code from the hub is executed" in caplog.text
+    assert build_tokenizer(model_args) is not None
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        assert "--use_flash_attn needs the flash-attn package" in refused(
+            clm_args(tiny_backpack_dir, tmp_path / "g", "--do_train", "--use_flash_attn"))
+    assert "--use_flash_attn and --attn_implementation eager" in refused(
+        clm_args(tiny_backpack_dir, tmp_path / "h", "--do_train", "--use_flash_attn", "--attn_implementation", "eager"))

@@ -1,17 +1,47 @@
-"""Backpack-GPT2 configuration: GPT-2's fields plus the sense network's."""
+"""Backpack-GPT2 configuration: GPT-2's fields plus the sense network's, and the one place that tells a
+Backpack config (in either published format) from any other."""
 from __future__ import annotations
+
+import logging
+from typing import Optional
 
 from transformers import GPT2Config
 
-from ..errors import LangAdaptError
+from .errors import LangAdaptError
+
+logger = logging.getLogger(__name__)
 
 BACKPACK_ARCHITECTURE = "BackpackGPT2LMHeadModel"
+OUR_FORMAT, STANFORD_FORMAT = "langadapt", "stanfordnlp"
+
+
+def backpack_format(config_dict: dict) -> Optional[str]:
+    """"langadapt" (`model_type` backpack-gpt2), "stanfordnlp" (`model_type` gpt2 with the Backpack
+    architecture, as `stanfordnlp/backpack-gpt2`), or None for a config that is not a Backpack's."""
+    if config_dict.get("model_type") == BackpackGPT2Config.model_type:
+        return OUR_FORMAT
+    if BACKPACK_ARCHITECTURE in (config_dict.get("architectures") or []):
+        return STANFORD_FORMAT
+    return None
 
 
 def is_backpack_config_dict(config_dict: dict) -> bool:
-    """True for our format (`model_type` backpack-gpt2) and stanfordnlp's (`gpt2` + Backpack architecture)."""
-    return config_dict.get("model_type") == BackpackGPT2Config.model_type or \
-        BACKPACK_ARCHITECTURE in (config_dict.get("architectures") or [])
+    return backpack_format(config_dict) is not None
+
+
+def backpack_config_from_dict(config_dict: dict, source: str = "config", **kwargs):
+    """A BackpackGPT2Config from a raw config dict of either format (with `return_unused_kwargs` in kwargs,
+    the pair `from_dict` returns). The stanfordnlp format's `auto_map` points at the hub's modeling code,
+    which is never executed: it is dropped, and the model is ours."""
+    found = backpack_format(config_dict)
+    if found is None:
+        raise LangAdaptError(f"{source} is not a Backpack checkpoint: its config has model_type "
+                             f"{config_dict.get('model_type')!r} and architectures {config_dict.get('architectures')}")
+    drop = ("model_type", "auto_map") if found == STANFORD_FORMAT else ("model_type",)
+    fields = {k: v for k, v in config_dict.items() if k not in drop}
+    fields["architectures"] = [BACKPACK_ARCHITECTURE]
+    logger.info("%s: recognised a Backpack config in the %s format", source, found)
+    return BackpackGPT2Config.from_dict(fields, **kwargs)
 
 
 class BackpackGPT2Config(GPT2Config):
@@ -20,7 +50,6 @@ class BackpackGPT2Config(GPT2Config):
     def __init__(self, num_senses: int = 16, sense_intermediate_scale: int = 4, **kwargs):
         self.num_senses = num_senses
         self.sense_intermediate_scale = sense_intermediate_scale
-        kwargs.pop("auto_map", None)  # the hub's remote-code pointers: we never execute them
         super().__init__(**kwargs)
         if self.n_embd % num_senses:
             raise LangAdaptError(f"n_embd ({self.n_embd}) must be divisible by num_senses ({num_senses})")
@@ -30,10 +59,5 @@ class BackpackGPT2Config(GPT2Config):
         """Read either checkpoint format; refuse configs that are not a Backpack's."""
         return_unused = kwargs.pop("return_unused_kwargs", False)
         config_dict, kwargs = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
-        if not is_backpack_config_dict(config_dict):
-            raise LangAdaptError(
-                f"{pretrained_model_name_or_path} is not a Backpack checkpoint: its config has model_type "
-                f"{config_dict.get('model_type')!r} and architectures {config_dict.get('architectures')}")
-        config_dict = {k: v for k, v in config_dict.items() if k not in ("model_type", "auto_map")}
-        config_dict["architectures"] = [BACKPACK_ARCHITECTURE]
-        return cls.from_dict(config_dict, return_unused_kwargs=return_unused, **kwargs)
+        return backpack_config_from_dict(config_dict, str(pretrained_model_name_or_path),
+                                         return_unused_kwargs=return_unused, **kwargs)

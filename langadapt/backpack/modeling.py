@@ -23,7 +23,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.gpt2.modeling_gpt2 import GPT2MLP
 
-from ..errors import LangAdaptError
+from .errors import LangAdaptError
 from .cache import BackpackCache
 from .configuration import BackpackGPT2Config
 
@@ -145,6 +145,21 @@ class BackpackGPT2Model(BackpackGPT2PreTrainedModel):
         self.gpt2_model.wte = embeddings
 
 
+def check_token_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
+    """An id past the embedding table is a one-line error, not an IndexError deep in the embedding.
+
+    Checked for CPU tensors only: on an accelerator the check would wait for the device on every forward
+    (there the kernel's own bounds assertion fires), and compiled graphs skip it.
+    """
+    if input_ids.device.type != "cpu" or torch.compiler.is_compiling() or input_ids.numel() == 0:
+        return
+    low, high = int(input_ids.min()), int(input_ids.max())
+    if low < 0 or high >= vocab_size:
+        bad = high if high >= vocab_size else low
+        raise LangAdaptError(f"token id {bad} is outside the model's vocabulary of {vocab_size} ids; the "
+                             f"tokenizer does not match the model")
+
+
 def positions_from_mask(attention_mask: torch.Tensor, past_length: int, length: int) -> torch.Tensor:
     """Position of each new token counted over real tokens only, so left padding does not shift them."""
     positions = attention_mask.long().cumsum(-1) - 1
@@ -172,11 +187,24 @@ class BackpackGPT2LMHeadModel(BackpackGPT2PreTrainedModel, GenerationMixin):
         super().__init__(config)
         self.backpack = BackpackGPT2Model(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # The loss is next-token cross-entropy: the Trainer then counts `num_items_in_batch` over the L-1
+        # predicted tokens of each row, not over all L labels (which made every loss (L-1)/L too low).
+        self.loss_type = "ForCausalLM"
         self.post_init()
 
-    @classmethod
-    def _supports_default_dynamic_cache(cls) -> bool:
-        return False  # our forward creates a BackpackCache, which also holds the sense keys/values
+    def _prepare_cache_for_generation(self, generation_config, model_kwargs, *args, **kwargs):
+        """Every generation mode gets a BackpackCache before the first forward (assisted and prompt-lookup
+        decoding need one to crop); caches of other kinds cannot hold the sense keys and values."""
+        user_cache = model_kwargs.get("past_key_values")
+        if user_cache is not None and not isinstance(user_cache, BackpackCache):
+            raise LangAdaptError(f"a Backpack generates with a BackpackCache, not a {type(user_cache).__name__}")
+        if generation_config.cache_implementation not in (None, "dynamic"):
+            raise LangAdaptError(f"cache_implementation={generation_config.cache_implementation!r} is not "
+                                 f"available for a Backpack; it generates with its own dynamic cache")
+        if user_cache is not None:
+            user_cache._is_user_defined = True  # generate() hands a cache it was given back to the caller
+        elif generation_config.use_cache is not False:
+            model_kwargs["past_key_values"] = BackpackCache(config=self.config)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
@@ -227,8 +255,7 @@ class BackpackGPT2LMHeadModel(BackpackGPT2PreTrainedModel, GenerationMixin):
         if past_length + length > self.config.n_positions:
             raise LangAdaptError(f"sequence of {past_length + length} tokens exceeds the model's n_positions "
                                  f"({self.config.n_positions}); truncate it to at most {self.config.n_positions}")
-        if attention_mask is not None and bool(attention_mask.all()):
-            attention_mask = None  # no padding: positions count from the cache, the causal fast path applies
+        check_token_ids(input_ids, self.config.vocab_size)
         if position_ids is None and attention_mask is not None:
             position_ids = positions_from_mask(attention_mask, past_length, length)
 
@@ -284,9 +311,11 @@ class BackpackGPT2LMHeadModel(BackpackGPT2PreTrainedModel, GenerationMixin):
 MAX_FUSED_HEAD_DIM = 256  # the widest head fused kernels (FlashAttention, CPU flash) take
 
 
-def fused_head_dim(width: int, key_dim: int) -> int:
-    """Widest divisor of the value width that fused kernels accept (and no narrower than the keys)."""
-    return max(c for c in range(key_dim, min(width, MAX_FUSED_HEAD_DIM) + 1) if width % c == 0)
+def fused_head_dim(width: int, key_dim: int) -> Optional[int]:
+    """Widest divisor of the value width that fused kernels accept (and no narrower than the keys); None
+    when there is none (keys wider than 256, e.g. 1 or 2 senses at width 768)."""
+    fitting = [c for c in range(key_dim, min(width, MAX_FUSED_HEAD_DIM) + 1) if width % c == 0]
+    return max(fitting) if fitting else None
 
 
 def fused_sense_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tensor,
@@ -297,11 +326,16 @@ def fused_sense_attention(query: torch.Tensor, key: torch.Tensor, values: torch.
     than its keys (d vs d/K). Since one sense's weights apply to every column of its values, the values
     are cut into chunks of width c (d itself when d <= 256) and each chunk becomes a head sharing its
     sense's query and key, zero-padded from d/K to c (padding leaves q.k unchanged; the scale stays
-    1/sqrt(d/K)). Measured on CPU this is 2x faster than the eager path at L = 512.
+    1/sqrt(d/K)). Measured on CPU this is 2x faster than the eager path at width 64, L = 512.
     """
     batch, senses, length, key_dim = query.shape
     width, total = values.shape[-1], key.shape[2]
     head_dim = fused_head_dim(width, key_dim)
+    if head_dim is None or (head_dim < width and query.device.type == "cpu"):
+        # One head per sense with the values' full width: SDPA picks a kernel that takes unequal widths (on
+        # CPU the math one). There, when a sense's values need several chunks, the fused kernel recomputes
+        # the scores per chunk and measured 3x slower than this at the real shape (width 768, 16 senses).
+        return F.scaled_dot_product_attention(query, key, values, attn_mask=mask, is_causal=mask is None)
     chunks = width // head_dim
 
     def per_chunk(t: torch.Tensor, rows: int) -> torch.Tensor:

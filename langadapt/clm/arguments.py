@@ -47,6 +47,14 @@ class ModelArguments:
         "help": "Attention kernel: sdpa, eager or flash_attention_2 (needs flash-attn installed)."})
     freeze_weights: bool = field(default=False, metadata={
         "help": "Train only the LM head (the output embedding); every other parameter stays fixed."})
+    use_flash_attn: bool = field(default=False, metadata={
+        "help": "Use FlashAttention 2 (the original's flag; same as --attn_implementation flash_attention_2). "
+                "An error where the flash-attn package is not installed."})
+    use_fast_tokenizer: bool = field(default=True, metadata={
+        "help": "Use the fast (Rust `tokenizers`) tokenizer; --no_use_fast_tokenizer for the slow Python one."})
+    trust_remote_code: bool = field(default=False, metadata={
+        "help": "Accepted for the original's command lines; langadapt never executes code from the hub "
+                "(Backpack checkpoints of both published formats load with its own model code)."})
 
 
 @dataclass
@@ -72,8 +80,8 @@ class DataTrainingArguments:
                 "model's positions."})
     overwrite_cache: bool = field(default=False, metadata={"help": "Recompute the tokenised datasets."})
     validation_split_percentage: int = field(default=5, metadata={
-        "help": "Percent of the training data held out for validation when there is no validation split. "
-                "The split hashes each text, so it is the same in every run, process count and stream order."})
+        "help": "Percent of the training data held out for validation when there is no validation split: the "
+                "first N%% of the texts, as the original (streamed: the first N of every 100)."})
     preprocessing_num_workers: Optional[int] = field(default=None, metadata={
         "help": "Processes for tokenising and grouping (not with --streaming)."})
     keep_linebreaks: bool = field(default=True, metadata={"help": "Keep line breaks when reading txt files."})
@@ -121,6 +129,14 @@ class ClmTrainingArguments(TrainingArguments):
         if (self.bf16 or self.bf16_full_eval) and not self.use_cpu and not _has_accelerator():
             logger.warning("--bf16 without a GPU: training on the CPU (bf16 autocast)")
             self.use_cpu = True
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not self.use_cpu and not _has_accelerator():
+            # Without use_cpu the Trainer sets up no process group on a GPU-less machine: every torchrun
+            # process would train alone, all of them into one --output_dir.
+            logger.warning("%s processes and no GPU: training data-parallel on the CPU (gloo)",
+                           os.environ["WORLD_SIZE"])
+            self.use_cpu = True
+        if self.use_cpu and self.ddp_backend is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            self.ddp_backend = "gloo"
         super().__post_init__()
 
 

@@ -16,6 +16,7 @@ from .arguments import ModelArguments
 
 logger = logging.getLogger(__name__)
 
+FLASH_ATTENTION = "flash_attention_2"
 WEIGHT_FILE_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "*.bin.index.json")
 
 
@@ -38,7 +39,23 @@ def hub_kwargs(model_args: ModelArguments, name_or_path: str) -> dict:
 
 def build_tokenizer(model_args: ModelArguments):
     source = model_args.tokenizer_name or model_args.model_name_or_path
-    return load_tokenizer(source, **hub_kwargs(model_args, source))
+    return load_tokenizer(source, use_fast=model_args.use_fast_tokenizer, **hub_kwargs(model_args, source))
+
+
+def attention_implementation(model_args: ModelArguments) -> Optional[str]:
+    """--attn_implementation, or flash_attention_2 for the original's --use_flash_attn (which, unlike the
+    original, does not quietly fall back to sdpa where flash-attn is missing)."""
+    if not model_args.use_flash_attn:
+        return model_args.attn_implementation
+    if model_args.attn_implementation not in (None, FLASH_ATTENTION):
+        raise LangAdaptError(f"conflicting flags: --use_flash_attn and --attn_implementation "
+                             f"{model_args.attn_implementation}; pass one")
+    from transformers.utils import is_flash_attn_2_available
+
+    if not is_flash_attn_2_available():
+        raise LangAdaptError("--use_flash_attn needs the flash-attn package and a CUDA GPU, which this machine "
+                             "lacks; drop the flag (sdpa is the default) or install flash-attn")
+    return FLASH_ATTENTION
 
 
 def build_config(model_args: ModelArguments):
@@ -67,22 +84,28 @@ def build_model(model_args: ModelArguments):
     """Load the checkpoint, or initialise a model from its config (seeded by the caller)."""
     from transformers import AutoModelForCausalLM
 
+    if model_args.trust_remote_code:
+        logger.warning("--trust_remote_code: accepted, but no code from the hub is executed; models load with "
+                       "langadapt's and transformers' own code")
+    attn_implementation = attention_implementation(model_args)
     if has_weights(model_args.model_name_or_path):
         if model_args.config_overrides:
             raise LangAdaptError("--config_overrides only applies to a model built from a config; "
                                  f"{model_args.model_name_or_path} holds trained weights")
+        kwargs = hub_kwargs(model_args, model_args.model_name_or_path)
         if model_args.config_name and model_args.config_name != model_args.model_name_or_path:
-            logger.warning("--config_name %s is ignored: the weights in %s come with their own config",
-                           model_args.config_name, model_args.model_name_or_path)
+            kwargs["config"] = build_config(model_args)  # as the original: its config, these weights
+            logger.info("loading the weights of %s into the config of --config_name %s",
+                        model_args.model_name_or_path, model_args.config_name)
         return _with_clear_attention_error(model_args, lambda: load_causal_lm(
-            model_args.model_name_or_path, dtype=model_args.dtype, attn_implementation=model_args.attn_implementation,
-            **hub_kwargs(model_args, model_args.model_name_or_path)))
+            model_args.model_name_or_path, dtype=model_args.dtype, attn_implementation=attn_implementation,
+            **kwargs))
     config = build_config(model_args)
     kwargs = {}
     if model_args.dtype not in (None, "auto"):
         kwargs["dtype"] = parse_dtype(model_args.dtype)
-    if model_args.attn_implementation:
-        kwargs["attn_implementation"] = model_args.attn_implementation
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     model = _with_clear_attention_error(
         model_args, lambda: AutoModelForCausalLM.from_config(config, trust_remote_code=False, **kwargs))
     logger.info("no weights at %s: initialised a new %s from its config (%s parameters)",

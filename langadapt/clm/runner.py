@@ -33,9 +33,8 @@ def prepare_blocks(data_args: DataTrainingArguments, training_args: ClmTrainingA
     for split, dataset in raw.items():
         resolve_text_column(dataset, text_column, f"{source} ({split})")
     with training_args.main_process_first(desc="tokenising and grouping"):
-        raw = ensure_validation_split(raw, text_column, data_args.validation_split_percentage,
-                                      need_validation=training_args.do_eval,
-                                      num_proc=data_args.preprocessing_num_workers)
+        raw = ensure_validation_split(raw, data_args.validation_split_percentage,
+                                      need_validation=training_args.do_eval)
         blocks = tokenize_and_group(raw, tokenizer, text_column, block_size,
                                     num_proc=data_args.preprocessing_num_workers,
                                     overwrite_cache=data_args.overwrite_cache)

@@ -6,7 +6,6 @@ position is real, and leaving the mask out lets attention take its fast causal p
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from itertools import chain
 from typing import Optional
@@ -71,25 +70,38 @@ def _peek(dataset) -> dict:
     raise LangAdaptError("the dataset is empty")
 
 
-def in_validation_share(text: str, percentage: int) -> bool:
-    """Deterministic hold-out by content hash: the same in every run, process count and stream order,
-    and duplicated documents always land on the same side."""
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % 100 < percentage
+def validation_cut(num_rows: int, percentage: int) -> int:
+    """Rows in `train[:percentage%]` as `datasets` slices it (rounded to the closest row), as the original
+    run_clm holds out its validation split."""
+    return int(round(percentage * num_rows / 100.0))
 
 
-def ensure_validation_split(raw, text_column: str, percentage: int, need_validation: bool, num_proc=None):
-    """Hold out `percentage`% of "train" as "validation" when the data has no validation split."""
+def in_streamed_validation(index: int, percentage: int) -> bool:
+    """The original's streaming hold-out: the first `percentage` of every 100 streamed rows."""
+    return index % 100 < percentage
+
+
+def ensure_validation_split(raw, percentage: int, need_validation: bool):
+    """Hold out the first `percentage`% of "train" as "validation" when the data has no validation split.
+
+    A streamed dataset has no length to take a first share of: there, as in the original, the first
+    `percentage` rows of every hundred are held out (the original also drops row `percentage` of each
+    hundred from training; here every other row trains).
+    """
     if "validation" in raw or not need_validation or "train" not in raw:
         return raw
     if percentage <= 0:
         raise LangAdaptError("--do_eval needs validation data: the data has no 'validation' split and "
                              "--validation_split_percentage is 0; pass --validation_file or a percentage")
     train = raw["train"]
-    kwargs = {} if isinstance(train, IterableDataset) else {"num_proc": num_proc, "desc": "holding out validation"}
-    validation = train.filter(lambda ex: in_validation_share(ex[text_column], percentage), **kwargs)
-    train = train.filter(lambda ex: not in_validation_share(ex[text_column], percentage), **kwargs)
-    logger.info("no validation split: held out %d%% of the training texts by content hash", percentage)
+    if isinstance(train, IterableDataset):
+        validation = train.filter(lambda _, i: in_streamed_validation(i, percentage), with_indices=True)
+        train = train.filter(lambda _, i: not in_streamed_validation(i, percentage), with_indices=True)
+        logger.info("no validation split: holding out the first %d of every 100 streamed texts", percentage)
+    else:
+        cut = validation_cut(len(train), percentage)
+        validation, train = train.select(range(cut)), train.select(range(cut, len(train)))
+        logger.info("no validation split: held out the first %d%% of the training texts (%d)", percentage, cut)
     return type(raw)({"train": train, "validation": validation})
 
 

@@ -49,11 +49,28 @@ def expand_xcopa(target: Path, n: int) -> str:
     return str(target)
 
 
+def flores_sentences() -> list[str]:
+    folder = ROOT / "examples/data/eval/flores"
+    return [line for path in sorted(folder.glob("*/swh_Latn.*")) for line in
+            path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def make_xstorycloze(target: Path, n: int) -> str:
+    """XStoryCloze-format rows: four FLORES sample sentences, two of the following ones as endings."""
+    sentences = flores_sentences()
+    with open(target, "w", encoding="utf-8") as handle:
+        for i in range(n):
+            story = {f"input_sentence_{k}": sentences[(3 * i + k) % len(sentences)] for k in range(1, 5)}
+            endings = [sentences[(5 * i + 7 + k) % len(sentences)] for k in range(2)]
+            handle.write(json.dumps({"story_id": str(i), **story, "sentence_quiz1": endings[0],
+                                     "sentence_quiz2": endings[1], "answer_right_ending": 1 + i % 2},
+                                    ensure_ascii=False) + "\n")
+    return str(target)
+
+
 def make_belebele(target: Path, n: int) -> str:
     """Belebele-format rows: a passage of the FLORES sample sentences, one question, four short options."""
-    folder = ROOT / "examples/data/eval/flores"
-    sentences = [line for path in sorted(folder.glob("*/swh_Latn.*")) for line in
-                 path.read_text(encoding="utf-8").splitlines() if line]
+    sentences = flores_sentences()
     with open(target, "w", encoding="utf-8") as handle:
         for i in range(n):
             passage = " ".join(sentences[(i + k) % len(sentences)] for k in range(6))

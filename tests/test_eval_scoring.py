@@ -145,3 +145,20 @@ def test_a_row_longer_than_the_model_is_refused(backpack_64):
 
     with pytest.raises(LangAdaptError, match="exceeds the model's context of 64"):
         LoglikelihoodScorer(backpack_64, 0, 64, progress=False).score([[OptionRow(list(range(3, 70)), 2)]])
+
+
+def test_pmi_priors_ours_and_the_originals():
+    """Ours: the scored tokens after the prefix token alone. The original's (run_eval, --pmi_prior original):
+    per batch of examples in order, each whole row right-padded with the pad id to the batch's longest,
+    its last int(max(n, 1) ** alpha) tokens scored."""
+    from langadapt.evaluation.encoding import EncodedExample
+    from langadapt.evaluation.runner import original_priors
+
+    encoded = [EncodedExample([OptionRow([5, 6, 7, 8, 9], 2)], False, [[5, 6, 7, 8, 9, 4]]),
+               EncodedExample([OptionRow([5, 6], 1)], False, [[5, 6]]),
+               EncodedExample([OptionRow([1, 2, 3], 2)], False, [[1, 2, 3]])]
+    priors = original_priors(encoded, pad_id=0, batch_size=2, alpha=0.0)
+    assert priors == [[OptionRow([5, 6, 7, 8, 9, 4], 1)], [OptionRow([5, 6, 0, 0, 0, 0], 1)], [OptionRow([1, 2, 3], 1)]]
+    assert [p[0].n_scored for p in original_priors(encoded, 0, 2, alpha=1.0)] == [2, 1, 2]
+    five = [EncodedExample([OptionRow(list(range(1, 8)), 5)], False, [list(range(1, 8))])]
+    assert original_priors(five, 0, 2, alpha=0.5)[0][0].n_scored == 2  # int(5 ** 0.5)

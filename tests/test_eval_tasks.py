@@ -97,22 +97,18 @@ FORK_LABELS = {
 QA_DOC = {"id": "q1", "context": "C c.", "question": "Q q?", "answers": {"text": ["A"], "answer_start": [0]}}
 
 
-@pytest.mark.parametrize("lang", sorted(FORK_LABELS))
-def test_xquad_prompt_is_the_forks_with_no_space_after_the_question_label(lang):
-    background, question, answer = FORK_LABELS[lang]
-    ex = get_task("xquad").build(QA_DOC, lang, "original", None)
-    assert ex.prompt == f"{background}\n\nC c.\n\n{question}Q q?\n\n{answer}"
-    english = get_task("xquad").build(QA_DOC, f"en{lang}", "original", None)
-    assert english.prompt == "Background:\n\nC c.\n\nQuestion:Q q?\n\nAnswer:"
+# The fork joins the question label to the question with nothing in XQuAD, with a space in MLQA.
+QA_CASES = [("xquad", "", lang) for lang in sorted(FORK_LABELS)] + \
+    [("mlqa", " ", lang) for lang in ("ar", "de", "en", "es", "hi", "vi", "zh")]
 
 
-@pytest.mark.parametrize("lang", ["ar", "de", "en", "es", "hi", "vi", "zh"])
-def test_mlqa_prompt_is_the_forks_with_a_space_after_the_question_label(lang):
+@pytest.mark.parametrize("task, joiner, lang", QA_CASES)
+def test_qa_prompt_is_the_forks_for_each_language_and_its_english_label_variant(task, joiner, lang):
     background, question, answer = FORK_LABELS[lang]
-    ex = get_task("mlqa").build(QA_DOC, lang, "original", None)
-    assert ex.prompt == f"{background}\n\nC c.\n\n{question} Q q?\n\n{answer}"
-    english = get_task("mlqa").build(QA_DOC, f"en{lang}", "original", None)
-    assert english.prompt == "Background:\n\nC c.\n\nQuestion: Q q?\n\nAnswer:"
+    ex = get_task(task).build(QA_DOC, lang, "original", None)
+    assert ex.prompt == f"{background}\n\nC c.\n\n{question}{joiner}Q q?\n\n{answer}"
+    english = get_task(task).build(QA_DOC, f"en{lang}", "original", None)
+    assert english.prompt == f"Background:\n\nC c.\n\nQuestion:{joiner}Q q?\n\nAnswer:"
 
 
 @pytest.mark.parametrize("lang", ["el", "th", "tr", "ru", "ro"])

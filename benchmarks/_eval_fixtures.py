@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import tempfile
 from pathlib import Path
 
@@ -55,17 +56,35 @@ def flores_sentences() -> list[str]:
             path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def make_xstorycloze(target: Path, n: int) -> str:
-    """XStoryCloze-format rows: four FLORES sample sentences, two of the following ones as endings."""
-    sentences = flores_sentences()
-    with open(target, "w", encoding="utf-8") as handle:
-        for i in range(n):
-            story = {f"input_sentence_{k}": sentences[(3 * i + k) % len(sentences)] for k in range(1, 5)}
-            endings = [sentences[(5 * i + 7 + k) % len(sentences)] for k in range(2)]
-            handle.write(json.dumps({"story_id": str(i), **story, "sentence_quiz1": endings[0],
-                                     "sentence_quiz2": endings[1], "answer_right_ending": 1 + i % 2},
-                                    ensure_ascii=False) + "\n")
-    return str(target)
+def fresh_rows(task: str, n: int, seed: int, target: Path) -> list[dict]:
+    """`n` rows of xcopa, xstorycloze or belebele in the hub format, written to `target` as JSONL: sentences of
+    the FLORES sample recombined at random (not the test fixtures); some fields carry spaces the originals strip."""
+    rng, pool = random.Random(seed), flores_sentences()
+
+    def text(k: int) -> str:
+        return " ".join(rng.choice(pool) for _ in range(k))
+
+    def spaced(s: str) -> str:
+        return rng.choice(["", " ", "  "]) + s + rng.choice(["", " ", "\n"])
+
+    rows = []
+    for i in range(n):
+        if task == "xcopa":
+            rows.append({"premise": spaced(text(1)), "choice1": spaced(" ".join(rng.choice(pool).split()[:6])),
+                         "choice2": spaced(" ".join(rng.choice(pool).split()[:6])),
+                         "question": rng.choice(["cause", "effect"]), "label": rng.randrange(2), "idx": i})
+        elif task == "xstorycloze":
+            rows.append({"story_id": str(i), **{f"input_sentence_{k}": spaced(rng.choice(pool)) for k in range(1, 5)},
+                         "sentence_quiz1": spaced(rng.choice(pool)), "sentence_quiz2": spaced(rng.choice(pool)),
+                         "answer_right_ending": 1 + rng.randrange(2)})
+        else:
+            rows.append({"flores_passage": spaced(text(rng.randint(2, 6))), "question": spaced(text(1)[:60]),
+                         **{f"mc_answer{k}": spaced(" ".join(rng.choice(pool).split()[: rng.randint(1, 5)]))
+                            for k in range(1, 5)},
+                         "correct_answer_num": str(1 + rng.randrange(4)), "dialect": "swh_Latn",
+                         "question_number": i})
+    target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return rows
 
 
 def make_belebele(target: Path, n: int) -> str:

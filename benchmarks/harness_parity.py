@@ -2,7 +2,8 @@
 
 Both run the same small local GPT-2 on the same local rows, CPU, same batch size and the same context
 limit (`--max_length`; pass one below the longest prompt to compare truncation). The harness gets task
-configs that read the local JSONL files and use its own prompt definitions (xcopa: its utils functions;
+configs that read the same fresh local rows (FLORES sample sentences recombined at random, written as JSONL)
+and use its own prompt definitions (xcopa: its utils functions;
 belebele and xstorycloze: its yaml templates). Prints one JSON object per task: accuracies (acc and
 acc_norm), the share of identical predictions, the largest per-option log-likelihood difference, how many
 examples were truncated, examples/s of each (end to end: data loading, prompts, scoring, metrics; best of
@@ -21,8 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._eval_fixtures import (add_benchmark_arguments, expand_xcopa, make_belebele, make_xstorycloze,  # noqa: E402
-                                      prepare)
+from benchmarks._eval_fixtures import add_benchmark_arguments, fresh_rows, prepare  # noqa: E402
 from langadapt.evaluation.runner import EvalConfig, run_evaluation  # noqa: E402
 
 
@@ -97,18 +97,19 @@ def main(argv=None) -> None:
     add_benchmark_arguments(p)
     p.add_argument("--max_length", type=int, default=None,
                    help="context limit of both (default: the model's 256 positions; e.g. 48 truncates)")
+    p.add_argument("--tasks", nargs="+", choices=("xcopa", "xstorycloze", "belebele"),
+                   default=["xcopa", "xstorycloze", "belebele"])
     args = p.parse_args(argv)
     work, model, tokenizer, described = prepare(args)
-    xcopa = expand_xcopa(work / "xcopa.jsonl", args.examples)
-    belebele = make_belebele(work / "belebele.jsonl", args.examples)
-    stories = make_xstorycloze(work / "xstorycloze.jsonl", args.examples)
+    harness_tasks = {"xcopa": ("sw", harness_xcopa_task), "xstorycloze": ("sw", harness_xstorycloze_task),
+                     "belebele": ("swh", harness_belebele_task)}
     figures = {"examples": args.examples, "batch_size": args.batch_size, "repeats": args.repeats, "model": described,
-               "max_length": args.max_length,
-               "xstorycloze": compare(model, tokenizer, "xstorycloze", "sw", stories, harness_xstorycloze_task(stories),
-                                      args),
-               "xcopa": compare(model, tokenizer, "xcopa", "sw", xcopa, harness_xcopa_task(xcopa), args),
-               "belebele": compare(model, tokenizer, "belebele", "swh", belebele, harness_belebele_task(belebele),
-                                   args)}
+               "max_length": args.max_length}
+    for task in args.tasks:
+        data = work / f"{task}.jsonl"
+        fresh_rows(task, args.examples, seed=len(task), target=data)
+        lang, harness_fields = harness_tasks[task]
+        figures[task] = compare(model, tokenizer, task, lang, str(data), harness_fields(str(data)), args)
     print(json.dumps(figures))
 
 

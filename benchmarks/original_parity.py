@@ -27,48 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._eval_fixtures import ROOT, build_model  # noqa: E402
+from benchmarks._eval_fixtures import build_model, flores_sentences, fresh_rows  # noqa: E402
 from langadapt.evaluation.model_io import load_model_for_eval  # noqa: E402
 from langadapt.evaluation.runner import EvalConfig, run_evaluation  # noqa: E402
 from langadapt.evaluation.tasks.qa import prompt_of  # noqa: E402
 
 XCOPA_TEMPLATE = "Jibu: {hypothesis} ({premise})"  # the option before the premise: found, not appended
-SWAHILI = sorted(ROOT.glob("examples/data/eval/flores/*/swh_Latn.*"))
-
-
-def sentences() -> list[str]:
-    return [line for path in SWAHILI for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def fresh_rows(task: str, n: int, seed: int) -> list[dict]:
-    """Rows in the hub format, recombined at random; some fields carry spaces the originals strip."""
-    rng, pool = random.Random(seed), sentences()
-
-    def text(k: int) -> str:
-        return " ".join(rng.choice(pool) for _ in range(k))
-
-    def spaced(s: str) -> str:
-        return rng.choice(["", " ", "  "]) + s + rng.choice(["", " ", "\n"])
-
-    rows = []
-    for i in range(n):
-        if task == "xcopa":
-            rows.append({"premise": spaced(text(1)), "choice1": spaced(" ".join(rng.choice(pool).split()[:6])),
-                         "choice2": spaced(" ".join(rng.choice(pool).split()[:6])),
-                         "question": rng.choice(["cause", "effect"]), "label": rng.randrange(2), "idx": i})
-        elif task == "xstorycloze":
-            rows.append({"story_id": str(i), **{f"input_sentence_{k}": spaced(rng.choice(pool)) for k in range(1, 5)},
-                         "sentence_quiz1": spaced(rng.choice(pool)), "sentence_quiz2": spaced(rng.choice(pool)),
-                         "answer_right_ending": 1 + rng.randrange(2)})
-        else:
-            rows.append({"flores_passage": spaced(text(rng.randint(2, 6))), "question": spaced(text(1)[:60]),
-                         **{f"mc_answer{k}": spaced(" ".join(rng.choice(pool).split()[: rng.randint(1, 5)]))
-                            for k in range(1, 5)},
-                         "correct_answer_num": str(1 + rng.randrange(4)), "dialect": "swh_Latn",
-                         "question_number": i})
-    return rows
-
-
 def load_sensia(path: str):
     """The original run_eval as a module, its MC loop also recording predictions and option scores."""
     source = Path(path).read_text(encoding="utf-8")
@@ -104,9 +68,8 @@ def compare_sensia(module, model, tokenizer, model_dir: str, work: Path, args) -
                 ("pmi", {"pmi_prior": "original"}), ("pmi", {"pmi_prior": "original", "use_mean_nll": True})]
     for task in ("xcopa", "xstorycloze", "belebele"):
         task_variants = variants + ([("cond", {"template": XCOPA_TEMPLATE})] if task == "xcopa" else [])
-        rows = fresh_rows(task, args.examples, seed=len(task))
         data = work / f"{task}.jsonl"
-        data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        rows = fresh_rows(task, args.examples, seed=len(task), target=data)
         for scoring, flags in task_variants:
             theirs = run_sensia(module, model_dir, task, rows, args, scoring, flags)
             config = EvalConfig(task=task, lang="sw" if task != "belebele" else "swh_Latn", data_path=str(data),
@@ -149,7 +112,7 @@ def load_fork_module(folder: Path, name: str):
 
 
 def compare_fork(folder: Path) -> dict:
-    rng, pool = random.Random(7), sentences()
+    rng, pool = random.Random(7), flores_sentences()
     doc = {"context": " ".join(rng.choice(pool) for _ in range(3)), "question": rng.choice(pool)}
     figures = {}
     for task, prefix in (("xquad", "XQuAD"), ("mlqa", "MLQA")):

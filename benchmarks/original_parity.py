@@ -39,7 +39,8 @@ def load_sensia(path: str):
     hook = "        correct += sum(int(p == g) for p, g in zip(pred, gold))"
     if hook not in source:
         raise SystemExit(f"error: --sensia_run_eval {path}: not the expected run_eval.py (its MC loop differs)")
-    source = source.replace(hook, "        RECORD['pred'].extend(pred); RECORD['score'].extend(score.tolist())\n" + hook)
+    record = "        RECORD['pred'].extend(pred); RECORD['score'].extend(score.tolist())\n"
+    source = source.replace(hook, record + hook)
     module = types.ModuleType("sensia_run_eval")
     module.__file__ = path
     exec(compile(source, path, "exec"), module.__dict__)  # noqa: S102 - the user's own copy of the original

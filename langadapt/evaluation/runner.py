@@ -172,7 +172,8 @@ def original_priors(encoded: list, pad_id: int, batch_size: int, alpha: float) -
         chunk = encoded[start: start + batch_size]
         width = max(len(whole) for enc in chunk for whole in enc.whole)
         for enc in chunk:
-            priors.append([OptionRow(whole + [pad_id] * (width - len(whole)), original_prior_tokens(row.n_scored, alpha))
+            priors.append([OptionRow(whole + [pad_id] * (width - len(whole)),
+                                     original_prior_tokens(row.n_scored, alpha))
                            for whole, row in zip(enc.whole, enc.rows)])
     return priors
 

@@ -124,8 +124,9 @@ def backpack_64(tmp_path_factory, tiny_tokenizer):
 
 
 def test_backpack_batches_near_the_position_limit_score_alike(backpack_64):
-    """Contexts of 46 and 6 tokens with options of 5 and 31 (the reported crash) and random rows up to 65
-    tokens: batch 1, 5 and 64 and full sequences agree with one unpadded forward per row."""
+    """Contexts of 46 and 6 tokens with options of 5 and 31 (the reported crash), random rows up to 65
+    tokens and rows with no common first token: batch 1, 5 and 64 and full sequences agree with one
+    unpadded forward per row."""
     rng = random.Random(0)
     examples = [[OptionRow(list(range(3, 49)) + [60 + k] * 5, 5) for k in range(2)],
                 [OptionRow(list(range(3, 9)) + [70 + k] * 31, 31) for k in range(2)]]
@@ -133,6 +134,8 @@ def test_backpack_batches_near_the_position_limit_score_alike(backpack_64):
         context = [rng.randrange(3, 300) for _ in range(rng.randint(1, 60))]
         examples.append([OptionRow((context + [rng.randrange(3, 300) for _ in range(n)])[-65:], n)
                          for n in (rng.randint(1, 4), rng.randint(1, 30))])
+    # rows cut on their own (harness truncation): no first token in common, scored one group per row
+    examples.append([OptionRow(list(range(10, 60)) + [80] * 15, 15), OptionRow(list(range(40, 60)) + [81] * 45, 45)])
     expected = [[direct_row(backpack_64, row) for row in rows] for rows in examples]
     for batch_size, share in ((1, True), (5, True), (64, True), (64, False)):
         scores = LoglikelihoodScorer(backpack_64, 0, 64, batch_size, share, progress=False).score(examples)

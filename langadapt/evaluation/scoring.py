@@ -72,11 +72,12 @@ def make_group(indices: tuple[int, ...], rows: Sequence[OptionRow], prefix: int)
 
 
 def groups_of(example_rows: list[int], rows: Sequence[OptionRow]) -> list[Group]:
-    """One group for the example when its rows share a first token; else one group per row."""
+    """One group for the example when its rows share a first token; else one group per row, its context as
+    the prefix (so only one prefix logit is kept, whatever the option's length)."""
     prefix = common_prefix_length([rows[i] for i in example_rows])
     if prefix > 0:
         return [make_group(tuple(example_rows), rows, prefix)]
-    return [make_group((i,), rows, len(rows[i].tokens) - 1) for i in example_rows]
+    return [make_group((i,), rows, rows[i].first_scored) for i in example_rows]
 
 
 def pack_batches(groups: Sequence[Group], batch_size: int, max_length: int) -> list[list[Group]]:

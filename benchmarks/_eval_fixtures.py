@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import tempfile
 from pathlib import Path
 
@@ -49,11 +50,46 @@ def expand_xcopa(target: Path, n: int) -> str:
     return str(target)
 
 
+def flores_sentences() -> list[str]:
+    folder = ROOT / "examples/data/eval/flores"
+    return [line for path in sorted(folder.glob("*/swh_Latn.*")) for line in
+            path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def fresh_rows(task: str, n: int, seed: int, target: Path) -> list[dict]:
+    """`n` rows of xcopa, xstorycloze or belebele in the hub format, written to `target` as JSONL: sentences of
+    the FLORES sample recombined at random (not the test fixtures); some fields carry spaces the originals strip."""
+    rng, pool = random.Random(seed), flores_sentences()
+
+    def text(k: int) -> str:
+        return " ".join(rng.choice(pool) for _ in range(k))
+
+    def spaced(s: str) -> str:
+        return rng.choice(["", " ", "  "]) + s + rng.choice(["", " ", "\n"])
+
+    rows = []
+    for i in range(n):
+        if task == "xcopa":
+            rows.append({"premise": spaced(text(1)), "choice1": spaced(" ".join(rng.choice(pool).split()[:6])),
+                         "choice2": spaced(" ".join(rng.choice(pool).split()[:6])),
+                         "question": rng.choice(["cause", "effect"]), "label": rng.randrange(2), "idx": i})
+        elif task == "xstorycloze":
+            rows.append({"story_id": str(i), **{f"input_sentence_{k}": spaced(rng.choice(pool)) for k in range(1, 5)},
+                         "sentence_quiz1": spaced(rng.choice(pool)), "sentence_quiz2": spaced(rng.choice(pool)),
+                         "answer_right_ending": 1 + rng.randrange(2)})
+        else:
+            rows.append({"flores_passage": spaced(text(rng.randint(2, 6))), "question": spaced(text(1)[:60]),
+                         **{f"mc_answer{k}": spaced(" ".join(rng.choice(pool).split()[: rng.randint(1, 5)]))
+                            for k in range(1, 5)},
+                         "correct_answer_num": str(1 + rng.randrange(4)), "dialect": "swh_Latn",
+                         "question_number": i})
+    target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return rows
+
+
 def make_belebele(target: Path, n: int) -> str:
     """Belebele-format rows: a passage of the FLORES sample sentences, one question, four short options."""
-    folder = ROOT / "examples/data/eval/flores"
-    sentences = [line for path in sorted(folder.glob("*/swh_Latn.*")) for line in
-                 path.read_text(encoding="utf-8").splitlines() if line]
+    sentences = flores_sentences()
     with open(target, "w", encoding="utf-8") as handle:
         for i in range(n):
             passage = " ".join(sentences[(i + k) % len(sentences)] for k in range(6))

@@ -1,10 +1,13 @@
 """Parity and speed of `run_eval --prompt_format harness` against lm-evaluation-harness 0.4.
 
-Both run the same small local GPT-2 on the same local rows, CPU, same batch size. The harness gets task
-configs that read the local JSONL files and use its own prompt definitions (xcopa: its utils functions;
-belebele: its yaml templates). Prints one JSON object per task: accuracies, the share of identical
-predictions, the largest per-option log-likelihood difference, examples/s of each (end to end: data
-loading, prompts, scoring, metrics; best of alternating repeats) and the speed ratio.
+Both run the same small local GPT-2 on the same local rows, CPU, same batch size and the same context
+limit (`--max_length`; pass one below the longest prompt to compare truncation). The harness gets task
+configs that read the same fresh local rows (FLORES sample sentences recombined at random, written as JSONL)
+and use its own prompt definitions (xcopa: its utils functions;
+belebele and xstorycloze: its yaml templates). Prints one JSON object per task: accuracies (acc and
+acc_norm), the share of identical predictions, the largest per-option log-likelihood difference, how many
+examples were truncated, examples/s of each (end to end: data loading, prompts, scoring, metrics; best of
+alternating repeats) and the speed ratio.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._eval_fixtures import add_benchmark_arguments, expand_xcopa, make_belebele, prepare  # noqa: E402
+from benchmarks._eval_fixtures import add_benchmark_arguments, fresh_rows, prepare  # noqa: E402
 from langadapt.evaluation.runner import EvalConfig, run_evaluation  # noqa: E402
 
 
@@ -43,30 +46,38 @@ def harness_belebele_task(data_file: str) -> dict:
     return {key: template[key] for key in ("doc_to_text", "doc_to_target", "doc_to_choice")}
 
 
-def run_harness(model, tokenizer, name: str, fields: dict, data_file: str, batch_size: int):
+def harness_xstorycloze_task(data_file: str) -> dict:
+    """xstorycloze with the templates of the harness's yaml (every language includes default_ar.yaml's)."""
+    template = yaml.safe_load((harness_task_dir("xstorycloze") / "default_ar.yaml").read_text())
+    return {key: template[key] for key in ("doc_to_text", "doc_to_target", "doc_to_choice")}
+
+
+def run_harness(model, tokenizer, name: str, fields: dict, data_file: str, args):
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
     task = {"task": name, "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": data_file}},
-            "test_split": "test", "output_type": "multiple_choice", "metric_list": [{"metric": "acc"}], **fields}
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device="cpu")
+            "test_split": "test", "output_type": "multiple_choice",
+            "metric_list": [{"metric": "acc"}, {"metric": "acc_norm"}], **fields}
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=args.batch_size, device="cpu",
+              max_length=args.max_length)
     start = time.perf_counter()
     out = simple_evaluate(model=lm, tasks=[task], log_samples=True, bootstrap_iters=0)
     seconds = time.perf_counter() - start
     samples = sorted(out["samples"][name], key=lambda s: s["doc_id"])
-    return samples, out["results"][name]["acc,none"], seconds
+    return samples, out["results"][name], seconds
 
 
 def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: dict, args) -> dict:
     config = EvalConfig(task=task, lang=lang, split="test", data_path=data, prompt_format="harness",
-                        batch_size=args.batch_size, progress=False)
+                        batch_size=args.batch_size, max_length=args.max_length, progress=False)
     run_evaluation(model, tokenizer, EvalConfig(**{**config.__dict__, "limit": args.batch_size}))  # warm-up
     our_seconds, harness_seconds = [], []
     for _ in range(args.repeats):  # alternate, so both see the same load on a shared machine
         ours, our_samples = run_evaluation(model, tokenizer, config)
         our_seconds.append(ours["seconds"])
-        harness_samples, harness_acc, seconds = run_harness(model, tokenizer, f"{task}_local", harness_fields,
-                                                            data, args.batch_size)
+        harness_samples, harness_metrics, seconds = run_harness(model, tokenizer, f"{task}_local", harness_fields,
+                                                                data, args)
         harness_seconds.append(seconds)
     max_diff, same_prediction = 0.0, 0
     for mine, theirs in zip(our_samples, harness_samples, strict=True):
@@ -74,7 +85,9 @@ def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: d
         max_diff = max(max_diff, *(abs(a - b) for a, b in zip(mine["loglikelihoods"], their_ll, strict=True)))
         same_prediction += mine["pred"] == max(range(len(their_ll)), key=their_ll.__getitem__)
     our_rate, harness_rate = args.examples / min(our_seconds), args.examples / min(harness_seconds)
-    return {"acc_ours": ours["metrics"]["acc"], "acc_harness": harness_acc,
+    return {"acc_ours": ours["metrics"]["acc"], "acc_harness": harness_metrics["acc,none"],
+            "acc_norm_ours": ours["metrics"]["acc_norm"], "acc_norm_harness": harness_metrics["acc_norm,none"],
+            "truncated_examples": ours["truncated"],
             "same_prediction_share": same_prediction / len(our_samples), "max_abs_loglikelihood_diff": max_diff,
             "examples_per_s_ours": our_rate, "examples_per_s_harness": harness_rate, "speedup": our_rate / harness_rate}
 
@@ -82,14 +95,21 @@ def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: d
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     add_benchmark_arguments(p)
+    p.add_argument("--max_length", type=int, default=None,
+                   help="context limit of both (default: the model's 256 positions; e.g. 48 truncates)")
+    p.add_argument("--tasks", nargs="+", choices=("xcopa", "xstorycloze", "belebele"),
+                   default=["xcopa", "xstorycloze", "belebele"])
     args = p.parse_args(argv)
     work, model, tokenizer, described = prepare(args)
-    xcopa = expand_xcopa(work / "xcopa.jsonl", args.examples)
-    belebele = make_belebele(work / "belebele.jsonl", args.examples)
+    harness_tasks = {"xcopa": ("sw", harness_xcopa_task), "xstorycloze": ("sw", harness_xstorycloze_task),
+                     "belebele": ("swh", harness_belebele_task)}
     figures = {"examples": args.examples, "batch_size": args.batch_size, "repeats": args.repeats, "model": described,
-               "xcopa": compare(model, tokenizer, "xcopa", "sw", xcopa, harness_xcopa_task(xcopa), args),
-               "belebele": compare(model, tokenizer, "belebele", "swh", belebele, harness_belebele_task(belebele),
-                                   args)}
+               "max_length": args.max_length}
+    for task in args.tasks:
+        data = work / f"{task}.jsonl"
+        fresh_rows(task, args.examples, seed=len(task), target=data)
+        lang, harness_fields = harness_tasks[task]
+        figures[task] = compare(model, tokenizer, task, lang, str(data), harness_fields(str(data)), args)
     print(json.dumps(figures))
 
 

@@ -139,7 +139,7 @@ def evaluate_backpacks(demo: Demo, models: dict[str, Path]) -> None:
                  "--data_path", DATA / "eval" / "xcopa_sw_test.jsonl", "--output_file", results / "xcopa.json")
         demo.run(f"4_retrieval_{name}", "run_eval.py", "--model_path", model, "--task", "tatoeba_retrieval",
                  "--lang", "swh", "--batch_size", "32", "--device", "cpu", "--data_path", retrieval,
-                 "--output_file", results / "retrieval.json")
+                 "--tatoeba_dir", "both", "--output_file", results / "retrieval.json")
 
 
 def inspect_senses(demo: Demo, models: dict[str, Path]) -> None:

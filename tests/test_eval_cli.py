@@ -52,14 +52,15 @@ def test_choice_tasks_every_scoring_mode(tmp_path, tiny_gpt2_dir, task_files, ta
     for sample in samples:
         assert sample["pred"] == max(range(len(sample["scores"])), key=sample["scores"].__getitem__)
         if scoring == "pmi":
-            assert sample["scores"] == pytest.approx(
-                [c - p for c, p in zip(sample["loglikelihoods"], sample["prior_loglikelihoods"])], abs=1e-4)
+            assert sample["scores"] == pytest.approx(  # the default lambda is the original's 0.1
+                [c - 0.1 * p for c, p in zip(sample["loglikelihoods"], sample["prior_loglikelihoods"])], abs=1e-4)
         if scoring == "letter":
             assert sample["context"].endswith("Answer:") and sample["choices"] == [" A", " B", " C", " D"][:len(
                 sample["choices"])]
 
 
-@pytest.mark.parametrize("flags, alpha", [(["--length_alpha", "0.5"], 0.5), (["--use_mean_nll"], 1.0)])
+@pytest.mark.parametrize("flags, alpha", [(["--length_alpha", "0.5"], 0.5), (["--use_mean_nll"], 1.0),
+                                          (["--use_mean_nll", "--length_alpha", "0"], 1.0), ([], 0.0)])
 def test_length_normalisation_divides_by_tokens_to_the_alpha(tmp_path, tiny_gpt2_dir, flags, alpha):
     _, samples = run(tmp_path, tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", "--data_path", XCOPA,
                      "--prompt_format", "harness", *flags)
@@ -81,11 +82,40 @@ def test_qa_generation_tasks(tmp_path, tiny_llama_dir, task_files):
 @pytest.mark.parametrize("fixture", ["tiny_gpt2_dir", "tiny_backpack_dir"])
 def test_tatoeba_retrieval_both_directions(request, tmp_path, task_files, fixture):
     results, samples = run(tmp_path, request.getfixturevalue(fixture), "--task", "tatoeba_retrieval", "--lang", "sw",
-                           "--data_path", task_files["tatoeba_retrieval"])
+                           "--data_path", task_files["tatoeba_retrieval"], "--tatoeba_dir", "both")
     metrics = results["metrics"]
     hits = sum(s["pick_src2tgt"] == s["index"] for s in samples) / 3
     assert metrics["recall@1_src2tgt"] == pytest.approx(hits)
     assert metrics["recall@1"] == pytest.approx((metrics["recall@1_src2tgt"] + metrics["recall@1_tgt2src"]) / 2)
+
+
+def test_tatoeba_file_and_direction_flags_of_the_original(tmp_path, tiny_gpt2_dir):
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("src\ttgt\nThe house.\tNyumba.\nA dog.\tMbwa.\n", encoding="utf-8")
+    results, samples = run(tmp_path, tiny_gpt2_dir, "--task", "tatoeba_retrieval", "--lang", "swh",
+                           "--tatoeba_file", str(pairs), "--tatoeba_dir", "xx2en")
+    assert set(results["metrics"]) == {"recall@1_tgt2src", "recall@1"}
+    assert samples[1]["source"] == "A dog." and samples[1]["target"] == "Mbwa."
+    results, _ = run(tmp_path, tiny_gpt2_dir, "--task", "tatoeba_retrieval", "--lang", "swh",
+                     "--tatoeba_file", str(pairs))
+    assert set(results["metrics"]) == {"recall@1_src2tgt", "recall@1"}  # the original's default: en2xx
+
+
+def test_original_flags_subset_and_test_split(tmp_path, tiny_gpt2_dir, task_files):
+    results, samples = run(tmp_path, tiny_gpt2_dir, "--task", "xstorycloze", "--lang", "sw", "--split", "test",
+                           "--data_path", task_files["xstorycloze"], "--subset", "2", "--silence_warnings")
+    assert results["split"] == "eval" and len(samples) == 2
+    assert results["config"]["pmi_lambda"] == 0.1 and results["max_length"] == 128  # min(512, the model's)
+
+
+def test_inputs_are_checked_before_the_model_loads(tmp_path, task_files):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"premise": "P.", "choice1": "A.", "choice2": "B.", "question": "cause",
+                               "label": 5}) + "\n", encoding="utf-8")
+    for args, message in ((["--data_path", str(bad)], "row 0: label 5 is outside the 2 options"),
+                          (["--data_path", XCOPA, "--pmi_prior", "original"], "needs --scoring pmi")):
+        with pytest.raises(LangAdaptError, match=message):
+            run_eval.main(["--model_path", str(tmp_path / "no-such-model"), "--task", "xcopa", "--lang", "sw", *args])
 
 
 def test_long_prompts_are_truncated_and_counted(tmp_path, tiny_gpt2_dir):

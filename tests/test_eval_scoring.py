@@ -1,10 +1,13 @@
 """The scoring engine against log-likelihoods computed by hand, one sequence at a time."""
+import random
+
 import pytest
 import torch
 
-from langadapt.evaluation.encoding import encode_choices
-from langadapt.evaluation.scoring import ChoiceRequest, LoglikelihoodScorer
+from langadapt.evaluation.encoding import harness_rows, original_rows
+from langadapt.evaluation.scoring import Group, LoglikelihoodScorer, OptionRow, common_prefix_length, pack_batches
 from langadapt.models import load_causal_lm, load_tokenizer
+from langadapt.toy_models import save_tiny_model, tiny_backpack_config
 
 CASES = [
     ("Answer:", [" A1", " A2", " A", " B"]),  # options sharing their first token(s)
@@ -16,12 +19,17 @@ CASES = [
 
 
 def direct_loglikelihood(model, context_ids, continuation_ids):
-    """Sum of log p(continuation token) from one unpadded forward over context + continuation."""
-    ids = torch.tensor([context_ids + continuation_ids])
+    """Sum of log p(continuation token) from one unpadded forward over context + continuation (its last
+    token is only predicted, never fed)."""
+    ids = torch.tensor([(context_ids + continuation_ids)[:-1]])
     with torch.no_grad():
         logprobs = model(input_ids=ids).logits[0].float().log_softmax(-1)
     start = len(context_ids)
     return sum(logprobs[start - 1 + t, tok].item() for t, tok in enumerate(continuation_ids))
+
+
+def direct_row(model, row: OptionRow):
+    return direct_loglikelihood(model, row.tokens[: row.first_scored], row.tokens[row.first_scored:])
 
 
 @pytest.fixture(params=["tiny_gpt2_dir", "tiny_llama_dir", "tiny_backpack_dir"])
@@ -36,32 +44,50 @@ def model_and_tokenizer(request):
 @pytest.mark.parametrize("batch_size", [1, 3])
 def test_scores_equal_hand_computed_loglikelihoods(model_and_tokenizer, share_context, batch_size):
     model, tok = model_and_tokenizer
-    requests = [encode_choices(tok, ctx, choices, tok.eos_token_id) for ctx, choices in CASES]
+    examples = [harness_rows(tok, ctx, choices, tok.eos_token_id, 128).rows for ctx, choices in CASES]
     scorer = LoglikelihoodScorer(model, tok.pad_token_id, 128, batch_size, share_context, progress=False)
-    scores = scorer.score(requests)
-    for req, example_scores in zip(requests, scores):
-        for cont, score in zip(req.continuations, example_scores):
-            assert score.n_tokens == len(cont)
-            assert score.logprob == pytest.approx(direct_loglikelihood(model, req.context, cont), abs=1e-4)
-    assert scorer.truncated == 0
+    scores = scorer.score(examples)
+    for rows, example_scores in zip(examples, scores):
+        for row, score in zip(rows, example_scores):
+            assert score.n_tokens == row.n_scored
+            assert score.logprob == pytest.approx(direct_row(model, row), abs=1e-4)
 
 
 def test_empty_context_scores_after_the_prefix_token(tiny_gpt2_dir):
     model, tok = load_causal_lm(tiny_gpt2_dir).eval(), load_tokenizer(tiny_gpt2_dir)
-    request = encode_choices(tok, "", [" jengo."], tok.eos_token_id)
-    assert request.context == [tok.eos_token_id]
-    score = LoglikelihoodScorer(model, tok.pad_token_id, 128, progress=False).score([request])[0][0]
-    assert score.logprob == pytest.approx(direct_loglikelihood(model, [tok.eos_token_id], request.continuations[0]),
-                                          abs=1e-4)
+    row = harness_rows(tok, "", [" jengo."], tok.eos_token_id, 128).rows[0]
+    assert row.tokens[0] == tok.eos_token_id and row.first_scored == 1
+    score = LoglikelihoodScorer(model, tok.pad_token_id, 128, progress=False).score([[row]])[0][0]
+    assert score.logprob == pytest.approx(direct_row(model, row), abs=1e-4)
 
 
-def test_context_is_cut_from_the_left_and_counted(tiny_gpt2_dir):
-    model, tok = load_causal_lm(tiny_gpt2_dir).eval(), load_tokenizer(tiny_gpt2_dir)
-    context, cont = list(range(5, 25)), [30, 31, 32]
-    scorer = LoglikelihoodScorer(model, tok.pad_token_id, max_length=10, progress=False)
-    score = scorer.score([ChoiceRequest(context, [cont]), ChoiceRequest(context[:3], [cont])])
-    assert scorer.truncated == 1
-    assert score[0][0].logprob == pytest.approx(direct_loglikelihood(model, context[-8:], cont), abs=1e-4)
+def test_harness_truncates_each_request_on_its_own(tiny_tokenizer):
+    """lm-eval: (context_enc + continuation_enc)[-(max_length + 1):], the continuation scored whole."""
+    tok = tiny_tokenizer
+    context = "The quick brown fox jumps over the lazy dog. A house is a building"
+    options = [" where", " where people live with their families."]
+    encoded = harness_rows(tok, context, options, tok.eos_token_id, max_length=30)
+    context_ids = tok.encode(context)
+    assert encoded.truncated
+    for option, row in zip(options, encoded.rows):
+        cont = tok.encode(context + option)[len(context_ids):]
+        assert row.tokens == (context_ids + cont)[-31:] and row.n_scored == len(cont)
+    assert encoded.rows[0].tokens[0] != encoded.rows[1].tokens[0]  # the longer option cuts more context
+
+
+def test_original_rows_score_the_option_tokenised_alone_where_it_last_occurs(tiny_tokenizer):
+    """run_eval: pieces tokenised alone and joined, cut to max_length from the left; the option's own
+    tokens are labelled at their last occurrence (else the row's last len(option) tokens)."""
+    tok = tiny_tokenizer
+    ids = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    row = original_rows(tok, [(("Nyumba ni jengo", "\n", "Q: ", "nini?", "\nA: ", "jengo"), "jengo")], 512).rows[0]
+    assert row.tokens == ids("Nyumba ni jengo") + ids("\n") + ids("Q: ") + ids("nini?") + ids("\nA: ") + ids("jengo")
+    assert row.n_scored == len(ids("jengo"))
+    found = original_rows(tok, [(("jengo is here.",), "jengo")], 512).rows[0]  # occurs only at the start
+    whole = ids("jengo is here.")
+    assert found.tokens == whole and found.n_scored == len(ids("jengo"))  # not found past 0: the last tokens
+    cut = original_rows(tok, [(("The quick brown fox jumps over the lazy dog.\nsleeps",), "sleeps")], 6).rows[0]
+    assert cut.tokens == ids("The quick brown fox jumps over the lazy dog.\nsleeps")[-6:][: len(cut.tokens)]
 
 
 def test_greedy_flag_marks_argmax_continuations(tiny_gpt2_dir):
@@ -71,21 +97,71 @@ def test_greedy_flag_marks_argmax_continuations(tiny_gpt2_dir):
         best = model(input_ids=torch.tensor([context])).logits[0, -1].argmax().item()
     worst = (best + 1) % len(tok)
     scores = LoglikelihoodScorer(model, tok.pad_token_id, 128, progress=False).score(
-        [ChoiceRequest(context, [[best], [worst]])])[0]
+        [[OptionRow(context + [best], 1), OptionRow(context + [worst], 1)]])[0]
     assert [s.is_greedy for s in scores] == [True, False]
 
 
-def test_harness_style_pair_encoding_moves_trailing_spaces(tiny_tokenizer):
-    tok = tiny_tokenizer
-    with_space = encode_choices(tok, "The quick brown ", ["fox"], tok.eos_token_id)
-    without = encode_choices(tok, "The quick brown", [" fox"], tok.eos_token_id)
-    assert with_space == without
-    assert tok.decode(without.continuations[0]) == " fox"
+def test_common_prefix_leaves_each_row_a_token():
+    assert common_prefix_length([OptionRow([1, 2, 3], 1), OptionRow([1, 2, 4], 1)]) == 2
+    assert common_prefix_length([OptionRow([1, 2], 1), OptionRow([1, 2, 5], 1)]) == 1
+    assert common_prefix_length([OptionRow([7, 1], 1), OptionRow([8, 1], 1)]) == 0
 
 
-def test_shared_prefix_leaves_each_option_a_token():
-    from langadapt.evaluation.scoring import shared_prefix_length
+def test_batches_are_packed_to_fit_the_positions():
+    groups = [Group((0,), 46, 1, 5), Group((1,), 6, 1, 31), Group((2,), 20, 1, 10), Group((3,), 3, 1, 2)]
+    batches = pack_batches(groups, batch_size=64, max_length=64)
+    assert [[g.rows[0] for g in b] for b in batches] == [[0], [1, 2, 3]]
+    for batch in batches:
+        assert max(g.prefix for g in batch) + max(g.tail for g in batch) <= 64
+    assert len(pack_batches(groups, batch_size=1, max_length=64)) == 4
 
-    assert shared_prefix_length([[1, 2, 3], [1, 2, 4]]) == 2
-    assert shared_prefix_length([[1, 2], [1, 2, 5]]) == 1
-    assert shared_prefix_length([[7], [8]]) == 0
+
+@pytest.fixture(scope="module")
+def backpack_64(tmp_path_factory, tiny_tokenizer):
+    folder = tmp_path_factory.mktemp("backpack-64")
+    path = save_tiny_model(tiny_backpack_config(len(tiny_tokenizer), n_positions=64), tiny_tokenizer, folder)
+    return load_causal_lm(path).eval()
+
+
+def test_backpack_batches_near_the_position_limit_score_alike(backpack_64):
+    """Contexts of 46 and 6 tokens with options of 5 and 31 (the reported crash), random rows up to 65
+    tokens and rows with no common first token: batch 1, 5 and 64 and full sequences agree with one
+    unpadded forward per row."""
+    rng = random.Random(0)
+    examples = [[OptionRow(list(range(3, 49)) + [60 + k] * 5, 5) for k in range(2)],
+                [OptionRow(list(range(3, 9)) + [70 + k] * 31, 31) for k in range(2)]]
+    for _ in range(10):
+        context = [rng.randrange(3, 300) for _ in range(rng.randint(1, 60))]
+        examples.append([OptionRow((context + [rng.randrange(3, 300) for _ in range(n)])[-65:], n)
+                         for n in (rng.randint(1, 4), rng.randint(1, 30))])
+    # rows cut on their own (harness truncation): no first token in common, scored one group per row
+    examples.append([OptionRow(list(range(10, 60)) + [80] * 15, 15), OptionRow(list(range(40, 60)) + [81] * 45, 45)])
+    expected = [[direct_row(backpack_64, row) for row in rows] for rows in examples]
+    for batch_size, share in ((1, True), (5, True), (64, True), (64, False)):
+        scores = LoglikelihoodScorer(backpack_64, 0, 64, batch_size, share, progress=False).score(examples)
+        for want, got in zip(expected, scores):
+            assert [s.logprob for s in got] == pytest.approx(want, abs=1e-4)
+
+
+def test_a_row_longer_than_the_model_is_refused(backpack_64):
+    from langadapt.errors import LangAdaptError
+
+    with pytest.raises(LangAdaptError, match="exceeds the model's context of 64"):
+        LoglikelihoodScorer(backpack_64, 0, 64, progress=False).score([[OptionRow(list(range(3, 70)), 2)]])
+
+
+def test_pmi_priors_ours_and_the_originals():
+    """Ours: the scored tokens after the prefix token alone. The original's (run_eval, --pmi_prior original):
+    per batch of examples in order, each whole row right-padded with the pad id to the batch's longest,
+    its last int(max(n, 1) ** alpha) tokens scored."""
+    from langadapt.evaluation.encoding import EncodedExample
+    from langadapt.evaluation.runner import original_priors
+
+    encoded = [EncodedExample([OptionRow([5, 6, 7, 8, 9], 2)], False, [[5, 6, 7, 8, 9, 4]]),
+               EncodedExample([OptionRow([5, 6], 1)], False, [[5, 6]]),
+               EncodedExample([OptionRow([1, 2, 3], 2)], False, [[1, 2, 3]])]
+    priors = original_priors(encoded, pad_id=0, batch_size=2, alpha=0.0)
+    assert priors == [[OptionRow([5, 6, 7, 8, 9, 4], 1)], [OptionRow([5, 6, 0, 0, 0, 0], 1)], [OptionRow([1, 2, 3], 1)]]
+    assert [p[0].n_scored for p in original_priors(encoded, 0, 2, alpha=1.0)] == [2, 1, 2]
+    five = [EncodedExample([OptionRow(list(range(1, 8)), 5)], False, [list(range(1, 8))])]
+    assert original_priors(five, 0, 2, alpha=0.5)[0][0].n_scored == 2  # int(5 ** 0.5)

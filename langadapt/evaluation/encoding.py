@@ -1,24 +1,85 @@
-"""Text -> token ids for scoring, split the way lm-evaluation-harness splits them.
+"""Prompt text -> `OptionRow`s, each prompt format with its original's tokenisation and truncation.
 
-Trailing spaces of the context move into the continuation, the continuation's ids are what the whole
-string adds after the context's ids, and an empty context becomes the BOS/EOS token. Encoding this way
-keeps our log-likelihoods identical to the harness's on the same prompts.
+harness (lm-evaluation-harness 0.4): trailing spaces of the context move into the continuation, the
+continuation's ids are what the whole string adds after the context's ids, an empty context becomes the
+BOS/EOS token, and each context + continuation request is cut from the left to `max_length + 1` tokens
+on its own (the last token is never fed).
+
+original (the sense-adaptation code's run_eval): each prompt piece is tokenised alone without special
+tokens and the ids concatenated; the row is cut from the left to `max_length` tokens; the scored tokens
+are the option tokenised alone, found at their last occurrence in the row (else the row's last tokens).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
-from .scoring import ChoiceRequest
+from ..errors import LangAdaptError
+from .scoring import OptionRow
 
 
-def encode_choices(tokenizer, context: str, continuations: Sequence[str], prefix_id: int) -> ChoiceRequest:
+@dataclass
+class EncodedExample:
+    rows: list[OptionRow]
+    truncated: bool
+    whole: list[list[int]]  # each option's full sequence before the scored span was located (original format)
+
+
+def harness_pair(tokenizer, context: str, continuation: str, prefix_id: int) -> tuple[list[int], list[int]]:
     if not context:
-        return ChoiceRequest([prefix_id], [tokenizer.encode(cont, add_special_tokens=False)
-                                           for cont in continuations])
+        return [prefix_id], tokenizer.encode(continuation, add_special_tokens=False)
     stripped = context.rstrip()
     spaces = context[len(stripped):]
     if not stripped:  # a context of whitespace only: nothing to condition on but the prefix token
-        return encode_choices(tokenizer, "", [spaces + cont for cont in continuations], prefix_id)
+        return harness_pair(tokenizer, "", spaces + continuation, prefix_id)
     context_ids = tokenizer.encode(stripped)
-    conts = [tokenizer.encode(stripped + spaces + cont)[len(context_ids):] for cont in continuations]
-    return ChoiceRequest(context_ids, conts)
+    return context_ids, tokenizer.encode(stripped + spaces + continuation)[len(context_ids):]
+
+
+def harness_rows(tokenizer, context: str, continuations: Sequence[str], prefix_id: int,
+                 max_length: int) -> EncodedExample:
+    rows, truncated = [], False
+    for continuation in continuations:
+        context_ids, cont_ids = harness_pair(tokenizer, context, continuation, prefix_id)
+        if not cont_ids:
+            raise LangAdaptError(f"option {continuation!r} encodes to no tokens")
+        if len(cont_ids) > max_length:
+            raise LangAdaptError(f"an option of {len(cont_ids)} tokens does not fit the model's context of "
+                                 f"{max_length} tokens")
+        whole = context_ids + cont_ids
+        truncated |= len(whole) > max_length + 1
+        rows.append(OptionRow(whole[-(max_length + 1):], len(cont_ids)))
+    return EncodedExample(rows, truncated, [row.tokens for row in rows])
+
+
+def piece_ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def last_occurrence(sequence: list[int], part: list[int]) -> int:
+    for start in range(len(sequence) - len(part), -1, -1):
+        if sequence[start: start + len(part)] == part:
+            return start
+    return -1
+
+
+def original_rows(tokenizer, options: Sequence[tuple[Sequence[str], str]], max_length: int) -> EncodedExample:
+    """`options`: per option, the prompt pieces (option included) and the option text to score."""
+    rows, wholes, truncated = [], [], False
+    for pieces, scored_text in options:
+        whole = [token for piece in pieces for token in piece_ids(tokenizer, piece)]
+        truncated |= len(whole) > max_length
+        whole = whole[-max_length:]
+        scored = piece_ids(tokenizer, scored_text)[-max_length:]
+        if not scored:
+            raise LangAdaptError(f"option {scored_text!r} encodes to no tokens")
+        start = last_occurrence(whole, scored)
+        if start > 0:
+            row = OptionRow(whole[: start + len(scored)], len(scored))
+        else:  # not found as tokenised alone: the original scores the row's last tokens
+            row = OptionRow(whole, min(len(scored), len(whole) - 1))
+        if row.n_scored < 1:
+            raise LangAdaptError(f"option {scored_text!r} leaves no context within --max_length {max_length}")
+        rows.append(row)
+        wholes.append(whole)
+    return EncodedExample(rows, truncated, wholes)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional
 
+from ..errors import LangAdaptError
 from ..training import write_json_atomic
 
 
@@ -32,3 +33,17 @@ def summary_line(results: dict) -> str:
     keys = ("task", "lang", "split", "n_examples", "metrics", "truncated", "examples_per_second", "perplexity",
             "bits_per_byte", "bits_per_char")
     return json.dumps({k: results[k] for k in keys if k in results}, ensure_ascii=False)
+
+
+def log_to_wandb(results: dict, **init_kwargs) -> None:
+    """The run's config and metrics as one W&B run (`--use_wandb`); `init_kwargs` go to `wandb.init`."""
+    try:
+        import wandb
+    except ImportError as err:  # pragma: no cover - wandb is in requirements.txt
+        raise LangAdaptError("--use_wandb: the `wandb` package is not installed") from err
+    run = wandb.init(config={k: results[k] for k in ("task", "lang", "split", "config", "model_path") if k in results},
+                     **init_kwargs)
+    metrics = {k: v for k, v in results["metrics"].items() if isinstance(v, (int, float))}
+    run.log(metrics)
+    run.summary.update(metrics)
+    run.finish()

@@ -6,21 +6,26 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+import torch
+
 from ..errors import LangAdaptError
-from .encoding import encode_choices
+from .encoding import harness_rows, original_rows
 from .generation import GreedyGenerator
 from .metrics import exact_match_and_f1, mean, normalizer_for
 from .model_io import context_length, prefix_token_id
 from .retrieval import embed_sentences, recall_at_1
-from .scoring import ContinuationScore, LoglikelihoodScorer
+from .scoring import ContinuationScore, LoglikelihoodScorer, OptionRow
 from .tasks import get_task
-from .tasks.base import ChoiceExample, as_letter_example, with_fewshot
+from .tasks.base import ChoiceExample, TaskSpec, as_letter_example, with_fewshot
 from .tasks.loading import load_task_documents
+from .tasks.qa import MAX_NEW_TOKENS
 
 logger = logging.getLogger(__name__)
 
 SCORING_MODES = ("cond", "pmi", "letter")
 DIRECTIONS = ("both", "src2tgt", "tgt2src")
+PMI_PRIORS = ("option", "original")
+ORIGINAL_MAX_LENGTH = 512  # the original run_eval's --max_length
 
 
 @dataclass
@@ -30,8 +35,9 @@ class EvalConfig:
     split: Optional[str] = None
     scoring: str = "cond"
     use_mean_nll: bool = False
-    length_alpha: Optional[float] = None
-    pmi_lambda: float = 1.0
+    length_alpha: float = 0.0
+    pmi_lambda: float = 0.1
+    pmi_prior: str = "option"
     template: Optional[str] = None
     prompt_format: str = "original"
     num_fewshot: int = 0
@@ -39,7 +45,7 @@ class EvalConfig:
     data_path: Optional[str] = None
     batch_size: int = 16
     max_length: Optional[int] = None
-    max_new_tokens: int = 64
+    max_new_tokens: Optional[int] = None
     retrieval_direction: str = "both"
     share_context: bool = True
     progress: bool = True
@@ -49,17 +55,29 @@ class EvalConfig:
             raise LangAdaptError(f"--scoring {self.scoring}: expected one of {', '.join(SCORING_MODES)}")
         if self.retrieval_direction not in DIRECTIONS:
             raise LangAdaptError(f"--retrieval_direction: expected one of {', '.join(DIRECTIONS)}")
+        if self.pmi_prior not in PMI_PRIORS:
+            raise LangAdaptError(f"--pmi_prior {self.pmi_prior}: expected one of {', '.join(PMI_PRIORS)}")
         if self.num_fewshot < 0:
             raise LangAdaptError(f"--num_fewshot must be >= 0, got {self.num_fewshot}")
-        if self.length_alpha is not None and self.length_alpha < 0:
+        if self.length_alpha < 0:
             raise LangAdaptError(f"--length_alpha must be >= 0, got {self.length_alpha}")
+        if self.batch_size < 1:
+            raise LangAdaptError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if self.max_length is not None and self.max_length < 2:
+            raise LangAdaptError(f"--max_length must be >= 2, got {self.max_length}")
+        if self.pmi_prior == "original" and (self.prompt_format != "original" or self.scoring != "pmi"):
+            raise LangAdaptError("--pmi_prior original is the original run_eval's prior: it needs --scoring pmi "
+                                 "and --prompt_format original")
+
+    @property
+    def alpha(self) -> float:
+        """The length-normalisation exponent, with the original's precedence: --use_mean_nll means 1."""
+        return 1.0 if self.use_mean_nll else self.length_alpha
 
 
-def option_score(score: ContinuationScore, use_mean_nll: bool, length_alpha: Optional[float]) -> float:
-    """Log-likelihood, optionally divided by tokens^alpha (alpha 1 = mean per token)."""
-    if length_alpha is not None:
-        return score.logprob / score.n_tokens ** length_alpha
-    return score.logprob / score.n_tokens if use_mean_nll else score.logprob
+def option_score(score: ContinuationScore, alpha: float) -> float:
+    """Log-likelihood divided by tokens^alpha (0: the sum; 1: the mean per token)."""
+    return score.logprob / max(score.n_tokens, 1) ** alpha
 
 
 def argmax(values: list[float]) -> int:
@@ -71,55 +89,123 @@ def fewshot_shots(examples: list, index: int, k: int) -> list:
     return [ex for j, ex in enumerate(examples) if j != index][:k]
 
 
-def run_evaluation(model, tokenizer, config: EvalConfig) -> tuple[dict, list[dict]]:
-    """(results, per-example records) for `config.task` on `model`."""
+@dataclass
+class PreparedTask:
+    """Everything checked and built before a model is loaded: the task, language, documents, examples."""
+    config: EvalConfig
+    spec: TaskSpec
+    lang: str
+    docs: list[dict]
+    examples: list
+
+
+def prepare_task(config: EvalConfig) -> PreparedTask:
+    """Validate the flags, load the documents and build every prompt (bad rows are errors naming the row)."""
     config.validate()
     spec = get_task(config.task)
     lang = spec.check_lang(config.lang)
     if spec.kind != "choice" and config.scoring != "cond":
         raise LangAdaptError(f"--scoring {config.scoring} applies to multiple-choice tasks, not {spec.name}")
     docs = load_task_documents(spec, lang, config.split, config.data_path, config.limit)
+    examples = []
+    for i, doc in enumerate(docs):
+        try:
+            examples.append(spec.build(doc, lang, config.prompt_format, config.template))
+        except LangAdaptError as err:
+            if str(err).startswith("--"):  # a flag's problem, not the row's
+                raise
+            raise LangAdaptError(f"{config.data_path or spec.hub_path}: row {i}: {err}") from None
+        except KeyError as err:
+            raise LangAdaptError(f"{config.data_path or spec.hub_path}: row {i}: missing field {err}") from None
+    if spec.kind == "choice":
+        if config.scoring == "letter":
+            examples = [as_letter_example(ex) for ex in examples]
+        if config.num_fewshot:
+            examples = [with_fewshot(ex, fewshot_shots(examples, i, config.num_fewshot))
+                        for i, ex in enumerate(examples)]
+    return PreparedTask(config, spec, lang, docs, examples)
+
+
+def run_evaluation(model, tokenizer, config: EvalConfig) -> tuple[dict, list[dict]]:
+    """(results, per-example records) for `config.task` on `model`."""
+    return run_prepared(model, tokenizer, prepare_task(config))
+
+
+def run_prepared(model, tokenizer, task: PreparedTask) -> tuple[dict, list[dict]]:
+    config, spec = task.config, task.spec
     model_limit = context_length(model, tokenizer)
     max_length = min(config.max_length or model_limit, model_limit)
     start = time.perf_counter()
     runners = {"choice": _run_choice, "qa": _run_qa, "retrieval": _run_retrieval}
-    metrics, samples, truncated = runners[spec.kind](model, tokenizer, spec, lang, docs, config, max_length)
+    metrics, samples, truncated = runners[spec.kind](model, tokenizer, task, max_length)
     seconds = time.perf_counter() - start
     results = {
-        "task": spec.name, "lang": lang, "split": config.split or spec.default_split,
+        "task": spec.name, "lang": task.lang, "split": spec.resolve_split(config.split),
         "config": {k: v for k, v in asdict(config).items() if k not in ("progress",)},
-        "n_examples": len(docs), "metrics": metrics, "truncated": truncated, "max_length": max_length,
-        "seconds": seconds, "examples_per_second": len(docs) / seconds if seconds > 0 else None,
+        "n_examples": len(task.docs), "metrics": metrics, "truncated": truncated, "max_length": max_length,
+        "seconds": seconds, "examples_per_second": len(task.docs) / seconds if seconds > 0 else None,
     }
     return results, samples
 
 
-def build_choice_examples(spec, lang: str, docs: list[dict], config: EvalConfig) -> list[ChoiceExample]:
-    examples = [spec.build(doc, lang, config.prompt_format, config.template) for doc in docs]
-    if config.scoring == "letter":
-        examples = [as_letter_example(ex) for ex in examples]
-    if config.num_fewshot:
-        examples = [with_fewshot(ex, fewshot_shots(examples, i, config.num_fewshot)) for i, ex in enumerate(examples)]
-    return examples
+def encode_example(tokenizer, example: ChoiceExample, prefix: int, max_length: int):
+    if example.pieces is not None:
+        return original_rows(tokenizer, list(zip(example.pieces, example.choices)), max_length)
+    return harness_rows(tokenizer, example.context, example.choices, prefix, max_length)
 
 
-def _run_choice(model, tokenizer, spec, lang, docs, config: EvalConfig, max_length: int):
-    examples = build_choice_examples(spec, lang, docs, config)
+def option_priors(tokenizer, example: ChoiceExample, rows: list[OptionRow], prefix: int,
+                  max_length: int) -> list[OptionRow]:
+    """Each option after the neutral prefix token alone: the same scored tokens (original format), or the
+    continuation encoded after an empty context (harness format, as lm-eval's acc_mutual_info)."""
+    if example.pieces is not None:
+        return [OptionRow([prefix] + row.tokens[row.first_scored:], row.n_scored) for row in rows]
+    return harness_rows(tokenizer, "", example.choices, prefix, max_length).rows
+
+
+def original_priors(encoded: list, pad_id: int, batch_size: int, alpha: float) -> list[list[OptionRow]]:
+    """The original run_eval's PMI prior: per batch of `batch_size` examples in dataset order, each option's
+    whole row right-padded to the batch's longest, and of it the last int(normaliser) tokens (pads
+    included) scored, the normaliser being the option's tokens^alpha in float32 (1 without normalisation)."""
+    priors = []
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start: start + batch_size]
+        width = max(len(whole) for enc in chunk for whole in enc.whole)
+        for enc in chunk:
+            priors.append([OptionRow(whole + [pad_id] * (width - len(whole)),
+                                     original_prior_tokens(row.n_scored, alpha))
+                           for whole, row in zip(enc.whole, enc.rows)])
+    return priors
+
+
+def original_prior_tokens(n_tokens: int, alpha: float) -> int:
+    return int(torch.tensor(float(n_tokens)).clamp_min(1.0).pow(alpha).item())
+
+
+def _run_choice(model, tokenizer, task: PreparedTask, max_length: int):
+    config, examples = task.config, task.examples
     prefix = prefix_token_id(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prefix
+    encoded = [encode_example(tokenizer, ex, prefix, max_length) for ex in examples]
+    truncated = sum(enc.truncated for enc in encoded)
     scorer = LoglikelihoodScorer(model, pad_id, max_length, config.batch_size, config.share_context, config.progress)
-    scores = scorer.score([encode_choices(tokenizer, ex.context, ex.choices, prefix) for ex in examples])
-    truncated = scorer.truncated
-    priors = None
-    if config.scoring == "pmi":  # the option after a neutral prefix (the BOS/EOS token alone)
-        priors = scorer.score([encode_choices(tokenizer, "", ex.choices, prefix) for ex in examples])
+    scores = scorer.score([enc.rows for enc in encoded])
+    priors = prior_alpha = None
+    if config.scoring == "pmi":
+        if config.pmi_prior == "original":  # mean per token, whatever the option's normalisation
+            original_pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            prior_rows, prior_alpha = original_priors(encoded, original_pad, config.batch_size, config.alpha), 1.0
+        else:
+            prior_rows = [option_priors(tokenizer, ex, enc.rows, prefix, max_length)
+                          for ex, enc in zip(examples, encoded)]
+            prior_alpha = config.alpha
+        priors = scorer.score(prior_rows)
     samples, correct, correct_norm = [], [], []
     for i, ex in enumerate(examples):
-        values = [option_score(s, config.use_mean_nll, config.length_alpha) for s in scores[i]]
+        values = [option_score(s, config.alpha) for s in scores[i]]
         if priors is not None:
-            values = [v - config.pmi_lambda * option_score(p, config.use_mean_nll, config.length_alpha)
-                      for v, p in zip(values, priors[i])]
-        by_chars = [s.logprob / max(len(choice), 1) for s, choice in zip(scores[i], ex.choices)]
+            values = [v - config.pmi_lambda * option_score(p, prior_alpha) for v, p in zip(values, priors[i])]
+        by_chars = [s.logprob / n for s, n in zip(scores[i], ex.norm_lengths())]
         pred = argmax(values)
         correct.append(float(pred == ex.label))
         correct_norm.append(float(argmax(by_chars) == ex.label))
@@ -132,15 +218,26 @@ def _run_choice(model, tokenizer, spec, lang, docs, config: EvalConfig, max_leng
     return {"acc": mean(correct), "acc_norm": mean(correct_norm)}, samples, truncated
 
 
-def _run_qa(model, tokenizer, spec, lang, docs, config: EvalConfig, max_length: int):
-    examples = [spec.build(doc, lang, config.prompt_format, config.template) for doc in docs]
+def generation_limit(requested: Optional[int], max_length: int) -> int:
+    """The fork's 256 new tokens, or half the context of a model too short for them."""
+    if requested is not None:
+        return requested
+    if MAX_NEW_TOKENS < max_length // 2:
+        return MAX_NEW_TOKENS
+    logger.warning("the model's context (%d) is too short for %d new tokens: generating up to %d",
+                   max_length, MAX_NEW_TOKENS, max_length // 2)
+    return max_length // 2
+
+
+def _run_qa(model, tokenizer, task: PreparedTask, max_length: int):
+    config, spec, lang, examples = task.config, task.spec, task.lang, task.examples
     prompts = []
     for i, ex in enumerate(examples):
         shots = fewshot_shots(examples, i, config.num_fewshot)
         solved = "".join(f"{shot.prompt} {shot.answers[0]}\n\n" for shot in shots)
         prompts.append(tokenizer.encode(solved + ex.prompt, add_special_tokens=False))
-    generator = GreedyGenerator(model, tokenizer, max_length, config.batch_size, config.max_new_tokens,
-                                progress=config.progress)
+    generator = GreedyGenerator(model, tokenizer, max_length, config.batch_size,
+                                generation_limit(config.max_new_tokens, max_length), progress=config.progress)
     predictions = generator.generate(prompts)
     data_lang = lang[2:] if len(lang) == 4 else lang
     normalize = normalizer_for(spec.extra["normalisation"], data_lang)
@@ -155,8 +252,8 @@ def _run_qa(model, tokenizer, spec, lang, docs, config: EvalConfig, max_length: 
     return {"exact_match": 100 * mean(ems), "f1": 100 * mean(f1s)}, samples, generator.truncated
 
 
-def _run_retrieval(model, tokenizer, spec, lang, docs, config: EvalConfig, max_length: int):
-    pairs = [spec.build(doc, lang, config.prompt_format, config.template) for doc in docs]
+def _run_retrieval(model, tokenizer, task: PreparedTask, max_length: int):
+    config, pairs = task.config, task.examples
     src = embed_sentences(model, tokenizer, [s for s, _ in pairs], max_length, config.batch_size, config.progress)
     tgt = embed_sentences(model, tokenizer, [t for _, t in pairs], max_length, config.batch_size, config.progress)
     metrics, picks = {}, {}

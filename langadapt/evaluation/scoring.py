@@ -1,10 +1,16 @@
-"""Batched log-likelihood of continuations: the engine behind every multiple-choice score.
+"""Batched log-likelihood of options: the engine behind every multiple-choice score.
 
-An example's options share one context. By default the context, with any first tokens that all options
-share, is encoded once (left-padded batch, `use_cache=True`), its key/value cache is repeated for each
-option, and only the options' own tokens run through the model again, so a long Belebele passage is not recomputed four times. Models whose cache
-cannot be row-selected fall back to one full (right-padded) row per option. Both paths give the same
-numbers; examples are sorted by length so batches carry little padding.
+Each option is one `OptionRow`: the whole token sequence (context, then the option) and how many of its
+last tokens are scored. Rows arrive already truncated by the prompt format's own rule (`encoding.py`), so
+the engine never cuts anything; it only refuses a row longer than the model's positions.
+
+By default the rows of one example share their common first tokens: that prefix runs once (left-padded
+batch, `use_cache=True`), its key/value cache is repeated for each row, and only each row's own tokens run
+again, so a long Belebele passage is not recomputed four times. Batches are packed so that the padded
+prefix plus the padded tails never exceed `max_length` (models such as the Backpack check that width,
+not the real positions). Rows of one example that share no first token are scored as groups of one.
+Models whose cache cannot be row-selected fall back to one full (right-padded) row per option. Both paths
+give the same numbers; groups are sorted by length so batches carry little padding.
 """
 from __future__ import annotations
 
@@ -22,32 +28,77 @@ from .batching import (last_logits_only, pad_left, pad_right, positions_from_mas
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class ChoiceRequest:
-    """Token ids of one context and of each continuation to score after it."""
-    context: list[int]
-    continuations: list[list[int]]
+@dataclass(frozen=True)
+class OptionRow:
+    """A context followed by an option, as token ids; the last `n_scored` ids are the option."""
+    tokens: list[int]
+    n_scored: int
+
+    @property
+    def first_scored(self) -> int:
+        return len(self.tokens) - self.n_scored
 
 
 @dataclass
 class ContinuationScore:
-    logprob: float  # sum of log p over the continuation's tokens
+    logprob: float  # sum of log p over the option's scored tokens
     n_tokens: int
-    is_greedy: bool  # every continuation token was the argmax
+    is_greedy: bool  # every scored token was the argmax
 
 
-def shared_prefix_length(continuations: list[list[int]]) -> int:
-    """Tokens all options start with, leaving each option at least one token of its own."""
-    limit = min(len(cont) for cont in continuations) - 1
-    first = continuations[0]
+@dataclass(frozen=True)
+class Group:
+    """Rows (of one example) that run one shared prefix of `prefix` tokens; `rows` index into the flat list."""
+    rows: tuple[int, ...]
+    prefix: int
+    keep: int  # prefix logits needed: the last `keep` prefix positions predict scored tokens
+    tail: int  # longest row tail fed after the prefix
+
+
+def common_prefix_length(rows: Sequence[OptionRow]) -> int:
+    """First tokens all rows share, leaving each row at least one token of its own."""
+    limit = min(len(row.tokens) for row in rows) - 1
+    first = rows[0].tokens
     length = 0
-    while length < limit and all(cont[length] == first[length] for cont in continuations):
+    while length < limit and all(row.tokens[length] == first[length] for row in rows):
         length += 1
     return length
 
 
+def make_group(indices: tuple[int, ...], rows: Sequence[OptionRow], prefix: int) -> Group:
+    first = min(rows[i].first_scored for i in indices)
+    tail = max(len(rows[i].tokens) - 1 - prefix for i in indices)
+    return Group(indices, prefix, max(1, prefix - first + 1), tail)
+
+
+def groups_of(example_rows: list[int], rows: Sequence[OptionRow]) -> list[Group]:
+    """One group for the example when its rows share a first token; else one group per row, its context as
+    the prefix (so only one prefix logit is kept, whatever the option's length)."""
+    prefix = common_prefix_length([rows[i] for i in example_rows])
+    if prefix > 0:
+        return [make_group(tuple(example_rows), rows, prefix)]
+    return [make_group((i,), rows, rows[i].first_scored) for i in example_rows]
+
+
+def pack_batches(groups: Sequence[Group], batch_size: int, max_length: int) -> list[list[Group]]:
+    """Consecutive groups, at most `batch_size` a batch, with padded prefix + padded tail <= max_length."""
+    batches: list[list[Group]] = []
+    current: list[Group] = []
+    prefix_width = tail_width = 0
+    for group in groups:
+        too_wide = max(prefix_width, group.prefix) + max(tail_width, group.tail) > max_length
+        if current and (len(current) == batch_size or too_wide):
+            batches.append(current)
+            current, prefix_width, tail_width = [], 0, 0
+        current.append(group)
+        prefix_width, tail_width = max(prefix_width, group.prefix), max(tail_width, group.tail)
+    if current:
+        batches.append(current)
+    return batches
+
+
 class LoglikelihoodScorer:
-    """Scores `ChoiceRequest`s in batches of `batch_size` examples; counts left-truncated contexts."""
+    """Scores examples (lists of `OptionRow`s) in batches of `batch_size` examples."""
 
     def __init__(self, model, pad_id: int, max_length: int, batch_size: int = 16, share_context: bool = True,
                  progress: bool = True):
@@ -59,108 +110,106 @@ class LoglikelihoodScorer:
         self.batch_size = batch_size
         self.share_context = share_context
         self.progress = progress
-        self.truncated = 0
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def fit(self, request: ChoiceRequest) -> ChoiceRequest:
-        """Cut the context from the left so context + longest continuation - 1 fits the model."""
-        if not request.continuations or any(not cont for cont in request.continuations):
-            raise LangAdaptError("every option must encode to at least one token")
-        longest = max(len(cont) for cont in request.continuations)
-        budget = self.max_length + 1 - longest
-        if budget < 1:
-            raise LangAdaptError(f"an option of {longest} tokens does not fit the model's context of "
+    def check(self, row: OptionRow) -> None:
+        if row.n_scored < 1 or row.first_scored < 1:
+            raise LangAdaptError("every option must encode to at least one token and follow at least one token")
+        if len(row.tokens) - 1 > self.max_length:
+            raise LangAdaptError(f"a sequence of {len(row.tokens) - 1} tokens exceeds the model's context of "
                                  f"{self.max_length} tokens")
-        if len(request.context) > budget:
-            self.truncated += 1
-            return ChoiceRequest(request.context[-budget:], request.continuations)
-        return request
 
     @torch.inference_mode()
-    def score(self, requests: Sequence[ChoiceRequest]) -> list[list[ContinuationScore]]:
-        fitted = [self.fit(req) for req in requests]
-        order = sorted(range(len(fitted)), key=lambda i: -(len(fitted[i].context) +
-                                                           max(len(c) for c in fitted[i].continuations)))
-        results: list[list[ContinuationScore]] = [[] for _ in fitted]
-        batches = [order[i: i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        for batch in tqdm(batches, desc="scoring", disable=not self.progress, leave=False):
-            chunk = [fitted[i] for i in batch]
-            scores = self._score_shared(chunk) if self.share_context else None
-            if scores is None:
-                if self.share_context:
-                    logger.info("the model's cache cannot be split by rows: scoring full sequences instead")
-                    self.share_context = False
-                scores = self._score_full(chunk)
-            for i, example_scores in zip(batch, scores):
-                results[i] = example_scores
-        return results
+    def score(self, examples: Sequence[Sequence[OptionRow]]) -> list[list[ContinuationScore]]:
+        rows = [row for example in examples for row in example]
+        for row in rows:
+            self.check(row)
+        starts, flat = [], 0
+        for example in examples:
+            starts.append(flat)
+            flat += len(example)
+        flat_scores: list = [None] * len(rows)
+        if self.share_context:
+            groups = [g for start, ex in zip(starts, examples) for g in groups_of(list(range(start, start + len(ex))),
+                                                                                   rows)]
+            groups.sort(key=lambda g: -(g.prefix + g.tail))
+            if not self._run_shared(rows, groups, flat_scores):
+                logger.info("the model's cache cannot be split by rows: scoring full sequences instead")
+                self.share_context = False
+        if not self.share_context:
+            order = sorted(range(len(rows)), key=lambda i: -len(rows[i].tokens))
+            per_batch = self.batch_size * max(1, round(len(rows) / max(len(examples), 1)))
+            batches = [order[i: i + per_batch] for i in range(0, len(order), per_batch)]
+            for batch in tqdm(batches, desc="scoring", disable=not self.progress, leave=False):
+                for i, score in zip(batch, self._score_full([rows[i] for i in batch])):
+                    flat_scores[i] = score
+        return [flat_scores[start: start + len(ex)] for start, ex in zip(starts, examples)]
 
-    def _score_shared(self, chunk: list[ChoiceRequest]):
-        """Context (plus the options' common first tokens) once; then only each option's remaining tokens."""
+    def _run_shared(self, rows, groups, flat_scores) -> bool:
+        batches = pack_batches(groups, self.batch_size, self.max_length)
+        for batch in tqdm(batches, desc="scoring", disable=not self.progress, leave=False):
+            scores = self._score_shared(rows, batch)
+            if scores is None:
+                return False
+            for i, score in scores.items():
+                flat_scores[i] = score
+        return True
+
+    def _score_shared(self, rows: Sequence[OptionRow], batch: list[Group]):
+        """Each group's prefix once; then only each row's own remaining tokens, after its cache."""
         device = self.device
-        shared = [shared_prefix_length(req.continuations) for req in chunk]
-        keep = max(shared) + 1
-        ids, mask = pad_left([req.context + req.continuations[0][:k] for req, k in zip(chunk, shared)], self.pad_id,
-                             device)
+        ids, mask = pad_left([rows[g.rows[0]].tokens[: g.prefix] for g in batch], self.pad_id, device)
+        keep = max(g.keep for g in batch)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
                          use_cache=True, **last_logits_only(self.model, keep))
         logits = out.logits[:, -keep:]
-        prefix_lp = torch.zeros(len(chunk), device=device)
-        prefix_greedy = torch.ones(len(chunk), dtype=torch.bool, device=device)
-        if keep > 1:  # the common tokens, predicted by the positions just before them
-            targets, target_mask = pad_left([req.continuations[0][:k] for req, k in zip(chunk, shared)], self.pad_id,
-                                            device)
-            lp, hit = token_logprobs(logits[:, :-1], targets)
-            prefix_lp = (lp * target_mask).sum(1)
-            prefix_greedy = (hit | ~target_mask.bool()).all(1)
-        owners = [i for i, req in enumerate(chunk) for _ in req.continuations]
-        conts = [cont[k:] for req, k in zip(chunk, shared) for cont in req.continuations]
-        owner_index = torch.tensor(owners, device=device)
-        first = torch.tensor([cont[0] for cont in conts], device=device)
-        first_lp, first_greedy = token_logprobs(logits[:, -1][owner_index], first)
-        total = first_lp + prefix_lp[owner_index]
-        greedy = first_greedy & prefix_greedy[owner_index]
-        if any(len(cont) > 1 for cont in conts):
+        members = [(owner, i) for owner, g in enumerate(batch) for i in g.rows]
+        owner_index = torch.tensor([owner for owner, _ in members], device=device)
+        # the last `keep` prefix positions predict tokens prefix-keep+1 .. prefix of each row
+        targets, scored = [], []
+        for owner, i in members:
+            row, prefix = rows[i], batch[owner].prefix
+            js = range(prefix - keep + 1, prefix + 1)
+            targets.append([row.tokens[j] if j >= 1 else self.pad_id for j in js])
+            scored.append([j >= max(row.first_scored, 1) for j in js])
+        targets = torch.tensor(targets, device=device)
+        scored = torch.tensor(scored, device=device)
+        lp, hit = token_logprobs(logits[owner_index], targets)
+        total = (lp * scored).sum(1)
+        greedy = (hit | ~scored).all(1)
+        tails = [rows[i].tokens[batch[owner].prefix: -1] for owner, i in members]
+        if any(tails):
             cache = select_cache_rows(out.past_key_values, owner_index) if out.past_key_values is not None else None
             if cache is None:
                 return None
-            tail_ids, tail_mask = pad_right([cont[:-1] for cont in conts], self.pad_id, device)
-            targets, _ = pad_right([cont[1:] for cont in conts], self.pad_id, device)
+            tail_ids, tail_mask = pad_right(tails, self.pad_id, device)
+            tail_targets = [rows[i].tokens[batch[owner].prefix + 1:] for owner, i in members]
+            target_ids, _ = pad_right(tail_targets, self.pad_id, device)
+            first_scored_in_tail = torch.tensor(
+                [rows[i].first_scored - batch[owner].prefix - 1 for owner, i in members], device=device)
+            columns = torch.arange(tail_ids.shape[1], device=device).unsqueeze(0)
+            tail_scored = tail_mask.bool() & (columns >= first_scored_in_tail.unsqueeze(1))
             full_mask = torch.cat([mask[owner_index], tail_mask], dim=1)
             positions = positions_from_mask(tail_mask, offset=mask.sum(1)[owner_index])
             tail = self.model(input_ids=tail_ids, attention_mask=full_mask, position_ids=positions,
                               past_key_values=cache, use_cache=True)
-            lp, hit = token_logprobs(tail.logits, targets)
-            total = total + (lp * tail_mask).sum(1)
-            greedy = greedy & (hit | ~tail_mask.bool()).all(1)
-        return self._regroup(chunk, total, greedy)
+            lp, hit = token_logprobs(tail.logits, target_ids)
+            total = total + (lp * tail_scored).sum(1)
+            greedy = greedy & (hit | ~tail_scored).all(1)
+        total, greedy = total.tolist(), greedy.tolist()
+        return {i: ContinuationScore(total[k], rows[i].n_scored, bool(greedy[k])) for k, (_, i) in enumerate(members)}
 
-    def _score_full(self, chunk: list[ChoiceRequest]):
-        rows = [req.context + cont[:-1] for req in chunk for cont in req.continuations]
-        spans = [(len(req.context) - 1, len(cont)) for req in chunk for cont in req.continuations]
-        targets = [req.context[1:] + cont for req in chunk for cont in req.continuations]
-        ids, mask = pad_right(rows, self.pad_id, self.device)
-        target_ids, _ = pad_right(targets, self.pad_id, self.device)
+    def _score_full(self, batch: list[OptionRow]) -> list[ContinuationScore]:
+        ids, mask = pad_right([row.tokens[:-1] for row in batch], self.pad_id, self.device)
+        target_ids, _ = pad_right([row.tokens[1:] for row in batch], self.pad_id, self.device)
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask))
         lp, hit = token_logprobs(out.logits, target_ids)
         span_mask = torch.zeros_like(lp, dtype=torch.bool)
-        for r, (start, length) in enumerate(spans):
-            span_mask[r, start: start + length] = True
-        total = (lp * span_mask).sum(1)
-        greedy = (hit | ~span_mask).all(1)
-        return self._regroup(chunk, total, greedy)
-
-    @staticmethod
-    def _regroup(chunk, total: torch.Tensor, greedy: torch.Tensor) -> list[list[ContinuationScore]]:
-        total, greedy = total.tolist(), greedy.tolist()
-        grouped, row = [], 0
-        for req in chunk:
-            scores = []
-            for cont in req.continuations:
-                scores.append(ContinuationScore(total[row], len(cont), bool(greedy[row])))
-                row += 1
-            grouped.append(scores)
-        return grouped
+        for r, row in enumerate(batch):
+            span_mask[r, row.first_scored - 1: len(row.tokens) - 1] = True
+        total = (lp * span_mask).sum(1).tolist()
+        greedy = (hit | ~span_mask).all(1).tolist()
+        return [ContinuationScore(t, row.n_scored, bool(g)) for t, g, row in zip(total, greedy, batch)]

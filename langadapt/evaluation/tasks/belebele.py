@@ -20,7 +20,11 @@ def _fields(doc: dict) -> dict:
 
 
 def _original(fields: dict, options: list[str]):
-    return f"{fields['passage']}\nQ: {fields['question']}\nA:", [f" {opt}" for opt in options]
+    # run_eval: passage, "\n", "\n", "Q: ", question, "\nA: ", answer, each tokenised alone (all stripped)
+    passage, question = fields["passage"].strip(), fields["question"].strip()
+    options = [opt.strip() for opt in options]
+    context = f"{passage}\n\nQ: {question}\nA: "
+    return context, options, [(passage, "\n", "\n", "Q: ", question, "\nA: ", opt) for opt in options]
 
 
 def _harness(fields: dict, options: list[str]):

@@ -34,6 +34,14 @@ def squad_file_documents(path: Path) -> Optional[list[dict]]:
     return rows
 
 
+def tsv_documents(path: Path) -> list[dict]:
+    """Rows of a tab-separated file with a header line (the original's --tatoeba_file)."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
 def pick_local_split(data, split: str, source: str):
     """The asked split of a local dataset; plain files (one "train" split) are taken as that split."""
     from datasets import DatasetDict
@@ -47,17 +55,28 @@ def pick_local_split(data, split: str, source: str):
     raise LangAdaptError(f"{source} has no split {split!r}; available: {', '.join(data.keys())}")
 
 
+def check_saved_config(dataset, spec: TaskSpec, lang: str, source: str) -> None:
+    """A `save_to_disk` copy of a hub dataset remembers its config: it must be the language asked for."""
+    saved = getattr(getattr(dataset, "info", None), "config_name", None)
+    wanted = spec.config_for(lang)
+    if saved and wanted and saved not in ("default", wanted):  # plain files load as "default"
+        raise LangAdaptError(f"{source}: holds {spec.name} config {saved!r}, but --lang asks for {wanted!r}")
+
+
 def load_task_documents(spec: TaskSpec, lang: str, split: Optional[str] = None, data_path: Optional[str] = None,
                         limit: Optional[int] = None) -> list[dict]:
-    split = split or spec.default_split
+    split = spec.resolve_split(split)
     if data_path:
         source = data_path
         path = Path(data_path).expanduser()
         if path.is_file() and not path.read_bytes().strip():  # datasets' json reader fails obscurely on these
             raise LangAdaptError(f"{data_path}: the dataset is empty")
         docs = squad_file_documents(path)
+        if docs is None and path.suffix.lower() == ".tsv":
+            docs = tsv_documents(path)
         if docs is None:
             dataset = pick_local_split(load_any_dataset(data_path), split, data_path)
+            check_saved_config(dataset, spec, lang, data_path)
             require_columns(dataset, spec.columns, data_path)
             docs = list(dataset)
     else:

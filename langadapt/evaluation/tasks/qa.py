@@ -5,21 +5,30 @@ English labels with `--lang en{lang}` (e.g. `enhi`), as the `ogx_xquad_en{lang}`
 """
 from __future__ import annotations
 
-import logging
-
 from ...errors import LangAdaptError
 from .base import QAExample, TaskSpec, language_checker
 
-logger = logging.getLogger(__name__)
-
-LABELS = {  # background, question, answer
+# The OpenGPT-X harness fork's labels (COMMIT's ogx_xquad_* / ogx_mlqa_* tasks): background, question, answer.
+# Its MLQA tasks use the same strings for the languages they have.
+LABELS = {
     "en": ("Background:", "Question:", "Answer:"),
+    "ar": (":معرفتي", ":سؤال", ":إجابه"),
+    "de": ("Hintergrund:", "Frage:", "Antwort:"),
+    "zh": ("背景:", "問題:", "答案:"),
+    "vi": ("lý lịch:", "câu hỏi:", "câu trả lời:"),
+    "es": ("antecedentes:", "pregunta:", "respuesta:"),
     "hi": ("पृष्ठभूमि:", "सवाल:", "उत्तर:"),
     "el": ("Πληροφορίες ιστορικού:", "Ερώτηση:", "Απάντηση:"),
     "th": ("พื้นหลัง:", "คำถาม:", "ตอบ:"),
+    "tr": ("arka fon:", "soru:", "Cevap:"),
+    "ru": ("задний план:", "вопрос:", "отвечать:"),
+    "ro": ("fundal:", "întrebare:", "Răspuns:"),
 }
 XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
 MLQA_LANGUAGES = ("ar", "de", "en", "es", "hi", "vi", "zh")
+# The fork joins the question label to the question with nothing in XQuAD and with a space in MLQA.
+QUESTION_JOINER = {"xquad": "", "mlqa": " "}
+MAX_NEW_TOKENS = 256  # the fork's max_gen_toks; it stops at "\n" (and at EOS)
 
 
 def split_lang(lang: str) -> tuple[str, str]:
@@ -36,17 +45,24 @@ def _checker(task: str, languages: tuple[str, ...]):
     def check(code: str) -> str:
         english_labels = len(code) > 3 and code.lower().startswith("en") and not code.lower().startswith("eng")
         lang = plain(code[2:] if english_labels else code)
-        if not english_labels and lang not in LABELS:
-            logger.warning("%s: no native field labels for %s; using the English ones", task, lang)
         return f"en{lang}" if english_labels and lang != "en" else lang
 
     return check
 
 
-def build(doc: dict, lang: str, prompt_format: str, template) -> QAExample:
-    _, label_lang = split_lang(lang)
-    background, question, answer = LABELS.get(label_lang, LABELS["en"])
-    prompt = f"{background}\n\n{doc['context']}\n\n{question} {doc['question']}\n\n{answer}"
+def prompt_of(task: str, doc: dict, lang: str) -> str:
+    """The fork's doc_to_text: labels of the language (English ones for en{lang}), its spacing per task."""
+    background, question, answer = LABELS[split_lang(lang)[1]]
+    joiner = QUESTION_JOINER[task]
+    return f"{background}\n\n{doc['context']}\n\n{question}{joiner}{doc['question']}\n\n{answer}"
+
+
+def builder(task: str):
+    return lambda doc, lang, prompt_format, template: build(task, doc, lang)
+
+
+def build(task: str, doc: dict, lang: str) -> QAExample:
+    prompt = prompt_of(task, doc, lang)
     answers = doc["answers"]
     texts = list(answers["text"]) if isinstance(answers, dict) else [a["text"] for a in answers]
     if not texts:
@@ -58,9 +74,9 @@ COLUMNS = ("context", "question", "answers")
 XQUAD = TaskSpec(
     name="xquad", kind="qa", hub_path="google/xquad", columns=COLUMNS, splits=("validation",),
     default_split="validation", supported=", ".join(XQUAD_LANGUAGES), check_lang=_checker("xquad", XQUAD_LANGUAGES),
-    config_for=lambda lang: f"xquad.{split_lang(lang)[0]}", build=build, extra={"normalisation": "squad"})
+    config_for=lambda lang: f"xquad.{split_lang(lang)[0]}", build=builder("xquad"), extra={"normalisation": "squad"})
 MLQA = TaskSpec(
     name="mlqa", kind="qa", hub_path="facebook/mlqa", columns=COLUMNS, splits=("test", "validation"),
     default_split="test", supported=", ".join(MLQA_LANGUAGES), check_lang=_checker("mlqa", MLQA_LANGUAGES),
-    config_for=lambda lang: f"mlqa.{split_lang(lang)[0]}.{split_lang(lang)[0]}", build=build,
+    config_for=lambda lang: f"mlqa.{split_lang(lang)[0]}.{split_lang(lang)[0]}", build=builder("mlqa"),
     extra={"normalisation": "mlqa"})

@@ -18,12 +18,23 @@ def _check_lang(code: str) -> str:
     return MACROLANGUAGE.get(iso3, iso3)
 
 
+# the hub dataset's columns, then the original's --tatoeba_file columns
+SOURCE_COLUMNS, TARGET_COLUMNS = ("sourceString", "src"), ("targetString", "tgt")
+
+
+def _pick(doc: dict, columns: tuple[str, ...]) -> str:
+    for column in columns:
+        if isinstance(doc.get(column), str):
+            return doc[column]
+    raise LangAdaptError(f"tatoeba_retrieval: no text in field {' or '.join(columns)}")
+
+
 def build(doc: dict, lang: str, prompt_format: str, template) -> tuple[str, str]:
-    return doc["sourceString"], doc["targetString"]
+    return _pick(doc, SOURCE_COLUMNS), _pick(doc, TARGET_COLUMNS)
 
 
 TASK = TaskSpec(
     name="tatoeba_retrieval", kind="retrieval", hub_path="Helsinki-NLP/tatoeba_mt",
-    columns=("sourceString", "targetString"), splits=("test", "validation"), default_split="test",
+    columns=(), splits=("test", "validation"), default_split="test",
     supported="any language of langadapt/languages.py paired with English", check_lang=_check_lang,
     config_for=lambda lang: f"eng-{lang}", build=build)

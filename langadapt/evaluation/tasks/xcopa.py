@@ -22,7 +22,9 @@ def _fields(doc: dict, lang: str) -> dict:
 
 
 def _original(fields: dict, options: list[str]):
-    return f"{fields['premise']}\n", list(options)
+    # run_eval: "premise\nhypothesis" tokenised whole, premise and options stripped; the option is scored
+    premise, options = fields["premise"].strip(), [opt.strip() for opt in options]
+    return f"{premise}\n", options, [(f"{premise}\n{opt}",) for opt in options]
 
 
 def _harness(fields: dict, options: list[str]):
@@ -35,10 +37,17 @@ def _stem(fields: dict) -> str:
     return f"{fields['premise']}\nWhat was the {fields['question']}?"
 
 
+def _label(doc: dict) -> int:
+    try:
+        return int(doc["label"])
+    except (TypeError, ValueError):
+        raise LangAdaptError(f"xcopa: field 'label' must be 0 or 1, got {doc['label']!r}") from None
+
+
 def build(doc: dict, lang: str, prompt_format: str, template):
     fields = _fields(doc, lang)
     return make_choice_example(str(doc.get("idx", "")), fields, [doc["choice1"], doc["choice2"]],
-                               int(doc["label"]), prompt_format, template, _original, _harness, _stem)
+                               _label(doc), prompt_format, template, _original, _harness, _stem)
 
 
 TASK = TaskSpec(

@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langadapt.cli import run_cli, setup_logging  # noqa: E402
-from langadapt.codemix import load_muse_dictionary  # noqa: E402
+from langadapt.commit.codemix import load_muse_dictionary  # noqa: E402
 from langadapt.errors import LangAdaptError  # noqa: E402
 
 MUSE_URL = "https://dl.fbaipublicfiles.com/arrival/dictionaries/{pair}.txt"

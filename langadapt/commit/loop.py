@@ -5,9 +5,10 @@ SLURM `srun`; `--fsdp` shards the model over the processes instead (FSDP2) for 7
 gathered full weights plus one optimiser shard per process (see the README's "GPUs and clusters").
 `--batch_size` counts rows over all processes per micro-step, as EasyLM's global batch; each process packs
 its own shard of the examples. As in EasyLM (optax.MultiSteps), a step is one batch: with
-`--gradient_accumulation_steps k` the optimiser and the lr schedule advance every k steps. A checkpoint holds the weights, optimiser, schedule, loss scaler, and, for
-every process, its RNG streams (dropout, FCM) and data position, so a resumed run is bit-identical to an
-uninterrupted one on the same hardware and process count.
+`--gradient_accumulation_steps k` the optimiser and the lr schedule advance every k steps. A checkpoint
+holds the weights, optimiser, schedule, loss scaler, and, for every process, its RNG streams (dropout,
+FCM) and data position, so a resumed run is bit-identical to an uninterrupted one on the same hardware
+and process count.
 """
 from __future__ import annotations
 

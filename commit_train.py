@@ -9,14 +9,14 @@ import os
 from typing import Optional, Sequence
 
 from langadapt.cli import run_cli, setup_logging
-from langadapt.commit.args import build_parser, resolve_args
+from langadapt.commit.args import parse_flags, resolve_args
 from langadapt.commit.loop import train
 
 logger = logging.getLogger("commit_train")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_flags(argv)
     setup_logging(args.log_level)
     args = resolve_args(args)
     results = train(args)

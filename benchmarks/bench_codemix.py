@@ -1,24 +1,20 @@
 #!/usr/bin/env python
-"""COMMIT data pipeline throughput with code-mixing on vs off, on one core; prints JSON.
+"""COMMIT data pipeline tokens/s on one core next to a training step's tokens/s; prints JSON.
 
-The pipeline is the training one (`PackedStream`): code-mixing + Alpaca formatting + tokenisation + loss
-masks + packing into rows, over one epoch of Alpaca-shaped synthetic records (as many as Stanford Alpaca
-has: instruction ~12 words, input in 40% of records, output ~60 words, punctuation and capitals as in
-English text) drawn with Zipf-like frequencies from a 60k-word vocabulary whose 50k most frequent words
-are in a 50k-entry MUSE dictionary with 1-3 translations each into syllable-shaped Devanagari words. The
-tokenizer is a byte-level BPE trained on English and target-language text, as a multilingual model's is.
-Times are CPU seconds of this process (one core, tokenizer threads off), best of `--repeats` runs with
-on/off interleaved, so that other work on a shared machine affects them little.
+The pipeline is the training one (`PackedStream` with the seed command's settings): code-mixing at
+ratio 0.9 with the template blocked, Alpaca formatting, EasyLM's joint tokenisation and loss masks, and
+packing into rows of `--seq_length`, over one epoch of Alpaca-shaped synthetic records (as many as
+Stanford Alpaca has; instruction ~12 words, input in 40% of records, output ~60 words) drawn with
+Zipf-like frequencies from a 60k-word vocabulary whose 50k most frequent words are in a MUSE-shaped
+dictionary (1-3 translations each into Devanagari words). The tokenizer is a LLaMA-style sentencepiece
+BPE (byte fallback) trained on English and target-language text, converted as `--tokenizer.vocab_file`
+is. Times are CPU seconds of this process (one core, tokenizer threads off). The pipeline must feed at
+least `TARGET_TOKENS_PER_SECOND`, about 10x what one H200 trains a 7B model at.
 
-Reported overheads, relative to the whole pipeline with mixing off:
-- `codemix_step_overhead`: the code-mixing itself (per-example random streams included), timed on the
-  pipeline's own text step (`ExampleEncoder.texts`, one mixer call per batch of examples) over the
-  first epoch, when every distinct word is seen and parsed for the first time, building the mixer
-  included; the target (at most 10%) is about this figure. `codemix_step_overhead_later_epochs`: the
-  same with every word already parsed.
-- `pipeline_time_overhead`: the whole pipeline on vs off; it also pays for tokenising the mixed text
-  (`tokenize_mixed_text_overhead`, the rest after the mixing step): target-language words cost the
-  tokenizer more than the English words they replace, whatever the mixing code does.
+The training step is a COMMIT step (forward with FCM, masked loss, backward, clip, AdamW) of `--model`
+(an HF causal LM folder; default: a tiny Llama) on the device available, at `--train_rows` rows.
+`--save_inputs DIR` also writes the records, dictionary and tokenizer.model, to run EasyLM's own
+TextProcessor on the same input for comparison (it is not part of this repository).
 """
 from __future__ import annotations
 
@@ -39,22 +35,11 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ALPACA_RECORDS = 52_002
-TOKENIZER_RECORDS = 10_000  # more records, drawn alike, that the tokenizer is trained on
+TOKENIZER_RECORDS = 5_000  # more records, drawn alike, that the tokenizer is trained on
 RATIO = 0.9
+TARGET_TOKENS_PER_SECOND = 100_000
 CONSONANTS = [chr(c) for c in range(0x0915, 0x0939)]
 VOWEL_SIGNS = [""] * 3 + [chr(c) for c in range(0x093E, 0x094D)]
-
-
-def synthetic_vocabulary(rng: random.Random, size: int) -> list[str]:
-    letters = "etaoinshrdlcumwfgypbvk"
-    words = set()
-    while len(words) < size:
-        words.add("".join(rng.choice(letters) for _ in range(rng.randint(2, 9))))
-    return sorted(words)
-
-
-def devanagari_word(rng: random.Random) -> str:
-    return "".join(rng.choice(CONSONANTS) + rng.choice(VOWEL_SIGNS) for _ in range(rng.randint(1, 4)))
 
 
 def sentence(rng: random.Random, vocabulary: list[str], cum_weights: list[float], length: int) -> str:
@@ -73,9 +58,14 @@ def sentence(rng: random.Random, vocabulary: list[str], cum_weights: list[float]
 def build_inputs(folder: Path, examples: int, seed: int = 0) -> list[dict[str, str]]:
     """Alpaca-shaped records; writes the en-xx dictionary of their vocabulary into `folder`."""
     rng = random.Random(seed)
-    vocabulary = synthetic_vocabulary(rng, 60_000)
+    letters = "etaoinshrdlcumwfgypbvk"
+    vocabulary = set()
+    while len(vocabulary) < 60_000:
+        vocabulary.add("".join(rng.choice(letters) for _ in range(rng.randint(2, 9))))
+    vocabulary = sorted(vocabulary)
     cum_weights = list(accumulate(1.0 / (rank + 10) for rank in range(len(vocabulary))))  # Zipf-like
-    targets = sorted({devanagari_word(rng) for _ in range(40_000)})
+    targets = sorted({"".join(rng.choice(CONSONANTS) + rng.choice(VOWEL_SIGNS) for _ in range(rng.randint(1, 4)))
+                      for _ in range(40_000)})
     with open(folder / "en-xx.txt", "w", encoding="utf-8") as handle:
         for word in vocabulary[:50_000]:
             for _ in range(rng.randint(1, 3)):
@@ -85,136 +75,110 @@ def build_inputs(folder: Path, examples: int, seed: int = 0) -> list[dict[str, s
              "output": sentence(rng, vocabulary, cum_weights, rng.randint(20, 100))} for _ in range(examples)]
 
 
-# GPT-2's pre-tokenizer regex with combining marks (\p{M}) kept inside words: GPT-2's own splits every
-# Devanagari vowel sign off its consonant, so that no merge can ever join them; multilingual tokenizers
-# (BLOOM's, SentencePiece ones) keep them together.
-WORDS_WITH_MARKS = r"'s|'t|'re|'ve|'m|'ll|'d| ?[\p{L}\p{M}]+| ?\p{N}+| ?[^\s\p{L}\p{M}\p{N}]+|\s+(?!\S)|\s+"
+def train_sentencepiece(folder: Path, records, dictionary) -> Path:
+    """A LLaMA-style sentencepiece BPE on English outputs and their full translations."""
+    import sentencepiece
 
-
-def train_bilingual_tokenizer(records, dictionary):
-    """Byte-level BPE on the English outputs of half the records and the target-language outputs (the
-    dictionary's translation of every word) of the other half, so that target words get their own
-    tokens as in a multilingual model's tokenizer."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from langadapt.codemix import CodeMixer, example_rng
-    from langadapt.toy_models import EOS_TOKEN
+    from langadapt.commit.codemix import CodeMixer, example_rng
 
     translator = CodeMixer(dictionary, 1.0)
-    half = len(records) // 2
-    english = [record["output"] for record in records[:half]]
-    target = [translator.mix(record["output"], example_rng(1, 0, index))
-              for index, record in enumerate(records[half:])]
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(WORDS_WITH_MARKS), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=16_000, special_tokens=[EOS_TOKEN], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(english + target, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=EOS_TOKEN, eos_token=EOS_TOKEN,
-                                   pad_token=EOS_TOKEN)
+    with open(folder / "spm.txt", "w", encoding="utf-8") as handle:
+        for index, record in enumerate(records):
+            handle.write(record["output"] + "\n" + translator.mix(record["output"], example_rng(1, 0, index)) + "\n")
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(folder / "spm.txt"), model_prefix=str(folder / "tokenizer"), vocab_size=16_000, model_type="bpe",
+        byte_fallback=True, character_coverage=0.99995, normalization_rule_name="identity",
+        remove_extra_whitespaces=False, split_digits=True, num_threads=1, minloglevel=2)
+    return folder / "tokenizer.model"
 
 
-def run_pipeline(dataset, tokenizer, mixer, seq_length: int, rows: int) -> tuple[float, int, int]:
-    """(CPU seconds, examples, tokens) of packing one epoch of `dataset` into rows."""
+def pipeline_tokens_per_second(dataset, tokenizer, mixer, seq_length: int, rows: int) -> tuple[float, int]:
+    """(CPU seconds, tokens) of packing one epoch of `dataset` into rows."""
     from langadapt.commit.data import ExampleEncoder, PackedStream
 
     stream = PackedStream(dataset, ExampleEncoder(tokenizer, "alpaca", mixer=mixer), seq_length)
-    packed = 0
-    started = time.process_time()
-    while stream.consumed < len(dataset):
+    packed, started = 0, time.process_time()
+    while stream.consumed < len(dataset) - 1:
         packed += stream.next_rows(rows)["input_ids"].numel()
-    return time.process_time() - started, stream.consumed, packed + len(stream.tokens)
+    return time.process_time() - started, packed
 
 
-def time_mixing(dataset, tokenizer, dictionary) -> tuple[float, float]:
-    """CPU seconds code-mixing adds to the pipeline's text step (`ExampleEncoder.texts`: per-example
-    random streams, mixing, formatting) over the pipeline's batches in its order, mixed minus unmixed,
-    in a first epoch (building the mixer from the loaded dictionary included) and in a second one (every
-    word already parsed)."""
-    from langadapt.codemix import CodeMixer
-    from langadapt.commit.data import ENCODE_BATCH, ExampleEncoder, PackedStream
+def train_step_tokens_per_second(model_path, vocab_size: int, rows: int, seq_length: int, steps: int = 3):
+    """Wall-clock tokens/s of COMMIT training steps of the model on the available device."""
+    import torch
 
-    stream = PackedStream(dataset, ExampleEncoder(tokenizer, "alpaca"), 16)
-    sampler = iter(stream.sampler)
-    order = [next(sampler) for _ in range(len(dataset))]
-    batches = [order[start:start + ENCODE_BATCH] for start in range(0, len(order), ENCODE_BATCH)]
-    batches = [(stream.dataset[indices], indices) for indices in batches]
+    from langadapt.commit.fcm import ForgetfulCausalMask
+    from langadapt.commit.optim import build_optimizer, masked_row_mean_loss
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
-    def texts_of_epoch(encoder, epoch: int) -> None:
-        for records, indices in batches:
-            encoder.texts(records, indices, [epoch] * len(indices))
-
-    started = time.process_time()
-    mixing = ExampleEncoder(tokenizer, "alpaca", mixer=CodeMixer(dictionary, RATIO))
-    texts_of_epoch(mixing, 0)
-    first = time.process_time() - started
-    started = time.process_time()
-    texts_of_epoch(mixing, 1)
-    later = time.process_time() - started
-    started = time.process_time()
-    texts_of_epoch(ExampleEncoder(tokenizer, "alpaca"), 0)
-    plain = time.process_time() - started
-    return first - plain, later - plain
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if model_path:
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    else:
+        from langadapt.toy_models import tiny_llama_config
+        model = LlamaForCausalLM(tiny_llama_config(vocab_size, max_position_embeddings=seq_length))
+    model.to(device).train()
+    optimizer = build_optimizer(model, 2e-5, 0.9, 0.999, 0.0, bf16_momentum=True)
+    fcm = ForgetfulCausalMask(0.0, 0.1, model.config._attn_implementation)
+    ids = torch.randint(3, model.config.vocab_size, (rows, seq_length + 1), device=device)
+    timings = []
+    for _ in range(steps + 1):  # the first is warm-up
+        started = time.perf_counter()
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            logits = model(input_ids=ids[:, :-1], attention_mask=fcm(ids[:, :-1], training=True)).logits
+        masked_row_mean_loss(logits, ids[:, 1:], torch.ones_like(ids[:, 1:], dtype=torch.float32)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        timings.append(time.perf_counter() - started)
+    parameters = sum(p.numel() for p in model.parameters())
+    return rows * seq_length / min(timings[1:]), device, parameters
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", type=int, default=ALPACA_RECORDS)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seq_length", type=int, default=512)
+    parser.add_argument("--model", help="HF causal LM folder whose training step is timed (default: tiny Llama)")
+    parser.add_argument("--train_rows", type=int, default=4)
+    parser.add_argument("--save_inputs", help="folder to write records.jsonl, en-xx.txt and tokenizer.model to")
     args = parser.parse_args()
 
     import torch
     from datasets import Dataset
 
-    from langadapt.codemix import CodeMixer, load_muse_dictionary
+    from langadapt.commit.codemix import CodeMixer, load_muse_dictionary
+    from langadapt.commit.setup import sentencepiece_tokenizer
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        records = build_inputs(Path(tmp), args.examples + TOKENIZER_RECORDS)
-        dictionary = load_muse_dictionary(Path(tmp) / "en-xx.txt")
-    tokenizer = train_bilingual_tokenizer(records[args.examples:], dictionary)
-    records = records[:args.examples]
+        folder = Path(args.save_inputs or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        records = build_inputs(folder, args.examples + TOKENIZER_RECORDS)
+        dictionary = load_muse_dictionary(folder / "en-xx.txt")
+        tokenizer = sentencepiece_tokenizer(train_sentencepiece(folder, records[args.examples:], dictionary))
+        records = records[:args.examples]
+        if args.save_inputs:
+            with open(folder / "records.jsonl", "w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     dataset = Dataset.from_list(records)
-
-    seconds = {"off": [], "on": []}
-    mixing = {"first": [], "later": []}
-    for _ in range(args.repeats):  # interleaved so that machine load hits both alike
-        for label in ("off", "on"):
-            mixer = CodeMixer(dictionary, RATIO) if label == "on" else None
-            elapsed, examples, tokens = run_pipeline(dataset, tokenizer, mixer, args.seq_length, 16)
-            seconds[label].append(elapsed)
-            if mixer is not None:
-                stats, tokens_on, examples_on = mixer.stats.as_dict(), tokens, examples
-            else:
-                tokens_off, examples_off = tokens, examples
-        first, later = time_mixing(dataset, tokenizer, dictionary)
-        mixing["first"].append(first)
-        mixing["later"].append(later)
-    best = {label: min(values) for label, values in {**seconds, **mixing}.items()}
+    mixer = CodeMixer(dictionary, RATIO)
+    seconds_on, tokens_on = pipeline_tokens_per_second(dataset, tokenizer, mixer, args.seq_length, 16)
+    seconds_off, tokens_off = pipeline_tokens_per_second(dataset, tokenizer, None, args.seq_length, 16)
+    train_rate, device, parameters = train_step_tokens_per_second(args.model, len(tokenizer), args.train_rows,
+                                                                  args.seq_length)
     result = {
         "examples": args.examples, "dictionary_entries": len(dictionary), "codemix_ratio": RATIO,
-        "coverage": stats["coverage"], "replaced_fraction": stats["replaced_fraction"],
+        "coverage": mixer.stats.as_dict()["coverage"], "replaced_fraction": mixer.stats.as_dict()["replaced_fraction"],
         "tokenizer_vocab": len(tokenizer), "timer": "process CPU time, 1 thread",
-        "examples_per_second_off": round(examples_off / best["off"], 1),
-        "examples_per_second_on": round(examples_on / best["on"], 1),
-        "tokens_per_second_off": round(tokens_off / best["off"]),
-        "tokens_per_second_on": round(tokens_on / best["on"]),
-        "tokens_per_example_off": round(tokens_off / examples_off, 1),
-        "tokens_per_example_on": round(tokens_on / examples_on, 1),
-        "pipeline_seconds_off": round(best["off"], 3),
-        "pipeline_seconds_on": round(best["on"], 3),
-        "codemix_step_seconds": round(best["first"], 3),
-        "codemix_step_seconds_later_epochs": round(best["later"], 3),
-        "codemix_step_overhead": round(best["first"] / best["off"], 4),
-        "codemix_step_overhead_later_epochs": round(best["later"] / best["off"], 4),
-        "tokenize_mixed_text_overhead": round((best["on"] - best["off"] - best["first"]) / best["off"], 4),
-        "pipeline_time_overhead": round(best["on"] / best["off"] - 1, 4),
-        "target_overhead": 0.10,
+        "pipeline_seconds_mixing": round(seconds_on, 2), "pipeline_seconds_no_mixing": round(seconds_off, 2),
+        "pipeline_tokens_per_second_mixing": round(tokens_on / seconds_on),
+        "pipeline_tokens_per_second_no_mixing": round(tokens_off / seconds_off),
+        "target_tokens_per_second": TARGET_TOKENS_PER_SECOND,
+        "train_step_tokens_per_second": round(train_rate, 1), "train_device": device,
+        "train_model_parameters": parameters, "train_model": args.model or "tiny Llama (toy_models)",
     }
     print(json.dumps(result, sort_keys=True))
 

@@ -4,7 +4,8 @@
 Each file is downloaded to a temporary name, checked to parse as a MUSE lexicon (an HTML error page or a
 truncated transfer does not), and renamed into place; its SHA-256 goes into `dicts/SHA256SUMS`. A pair
 already listed there is verified against the recorded sum instead of being trusted silently, so a
-corrupted or swapped file is reported; `--verify` only checks, `--force` downloads again.
+corrupted or swapped file is reported; `--verify` only checks, and fails on a file with no recorded sum;
+`--force` downloads again. MUSE publishes no checksums, so a sum is recorded at the first download.
 """
 from __future__ import annotations
 
@@ -22,11 +23,16 @@ from typing import Optional, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from langadapt.cli import run_cli, setup_logging  # noqa: E402
-from langadapt.codemix import load_muse_dictionary  # noqa: E402
+from langadapt.commit.codemix import load_muse_dictionary  # noqa: E402
 from langadapt.errors import LangAdaptError  # noqa: E402
 
 MUSE_URL = "https://dl.fbaipublicfiles.com/arrival/dictionaries/{pair}.txt"
 SUMS_FILE = "SHA256SUMS"
+# The dictionaries of COMMIT's experiments (instruction tuning en-xx, alignment xx-en).
+COMMIT_PAIRS = ("en-hi", "hi-en", "en-el", "el-en", "en-th", "th-en")
+SUMS_HEADER = ("# SHA-256 of MUSE dictionaries, `sha256  file`, as fetch_muse.py recorded them at download.\n"
+               "# facebookresearch/MUSE publishes no checksums, so none could be recorded in advance for\n"
+               f"# {' '.join(COMMIT_PAIRS)}: the first download records each; --verify fails on a file without one.\n")
 logger = logging.getLogger("fetch_muse")
 
 
@@ -44,7 +50,7 @@ def read_sums(folder: Path) -> dict[str, str]:
         return {}
     sums = {}
     for line in path.read_text().splitlines():
-        if line.strip():
+        if line.strip() and not line.startswith("#"):
             digest, name = line.split(maxsplit=1)
             sums[name.strip()] = digest
     return sums
@@ -52,7 +58,7 @@ def read_sums(folder: Path) -> dict[str, str]:
 
 def write_sums(folder: Path, sums: dict[str, str]) -> None:
     tmp = folder / (SUMS_FILE + ".tmp")
-    tmp.write_text("".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())))
+    tmp.write_text(SUMS_HEADER + "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items())))
     os.replace(tmp, folder / SUMS_FILE)
 
 
@@ -81,7 +87,8 @@ def download(pair: str, folder: Path, url_template: str, timeout: float) -> Path
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("pairs", nargs="+", help="language pairs such as en-hi hi-en en-el el-en en-th th-en")
+    parser.add_argument("pairs", nargs="*", default=list(COMMIT_PAIRS),
+                        help=f"language pairs (default: COMMIT's, {' '.join(COMMIT_PAIRS)})")
     parser.add_argument("--dir", default=str(Path(__file__).resolve().parent), help="target folder")
     parser.add_argument("--url", default=MUSE_URL, help="URL template with {pair}")
     parser.add_argument("--force", action="store_true", help="download again even if present")
@@ -100,6 +107,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if name in sums and sha256_of(path) != sums[name]:
                 raise LangAdaptError(f"{path}: SHA-256 differs from {SUMS_FILE}; the file changed or is "
                                      f"corrupted, fetch it again with --force")
+            if name not in sums and args.verify:
+                raise LangAdaptError(f"{path}: no checksum recorded in {folder / SUMS_FILE}, so it cannot be "
+                                     f"verified; fetch it again with --force to record one")
             logger.info("%s present%s", path, " and verified" if name in sums else " (no recorded checksum)")
             continue
         if args.verify:

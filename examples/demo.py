@@ -163,7 +163,7 @@ def commit(demo: Demo, llama_dir: Path) -> dict[str, Path]:
     demo.run("6_commit", "commit_train.py", "--model_name_or_path", out / "commit-aligned", "--mode", "alpaca",
              "--dataset_name", DATA / "alpaca_sample.json", "--codemix_dict_path",
              ROOT / "dicts" / "sample" / "en-hi.txt", "--codemix_ratio", "0.9", "--block_codemix_in_template",
-             "True", "--total_steps", size["commit_steps"], "--warmup_steps", "3",
+             "True", "--total_steps", size["commit_steps"], "--warmup_steps", "2",
              "--lr_decay_steps", size["commit_steps"], "--output_dir", out / "commit", "--save_steps", "1000",
              "--overwrite_output_dir", *shared)
     models = {"base": llama_dir, "adapted": out / "commit"}

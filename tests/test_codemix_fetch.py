@@ -48,3 +48,10 @@ def test_cli_exits_2_on_a_bad_pair(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "dicts" / "fetch_muse.py"), "english-hindi", "--dir",
                            str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: pair")
+
+
+def test_verify_fails_on_a_file_without_a_recorded_checksum(tmp_path):
+    (tmp_path / "en-hi.txt").write_text("house\tघर\n", encoding="utf-8")
+    fetch_muse.write_sums(tmp_path, {})
+    with pytest.raises(LangAdaptError, match="no checksum recorded"):
+        fetch_muse.main(["en-hi", "--dir", str(tmp_path), "--verify"])

@@ -14,7 +14,7 @@ def easylm_training_flags(model, out, total_steps, warmup_steps):
     return [
         "--mesh_dim=1,1,-1", "--load_llama_config=7b", f"--load_checkpoint=params::{model}",
         f"--total_steps={total_steps}", f"--logger.output_dir={out}", f"--save_milestone_freq={total_steps}",
-        f"--tokenizer.vocab_file={model}", "--tokenizer.add_bos_token=True", "--tokenizer.add_eos_token=True",
+        "--tokenizer.vocab_file=tokenizer.model", "--tokenizer.add_bos_token=True", "--tokenizer.add_eos_token=True",
         "--optimizer.type=adamw", "--optimizer.accumulate_gradient_steps=1",
         "--optimizer.adamw_optimizer.weight_decay=0.0", "--optimizer.adamw_optimizer.lr=2e-5",
         "--optimizer.adamw_optimizer.b1=0.9", "--optimizer.adamw_optimizer.b2=0.999",
@@ -52,12 +52,13 @@ def align_command(lang="hi", model="LLAMA", out="ALIGNED", data="graelo/wikipedi
 def test_commit_seed_command_maps_to_our_flags(caplog):
     with caplog.at_level(logging.INFO, logger="langadapt.commit.args"):
         args = parse_args(commit_command())
-    assert (args.model_name_or_path, args.tokenizer_name, args.output_dir) == ("LLAMA", "LLAMA", "SAVE")
+    assert (args.model_name_or_path, args.tokenizer_name, args.output_dir) == ("LLAMA", "tokenizer.model", "SAVE")
     assert (args.mode, args.dataset_name, args.codemix_dict_path) == ("alpaca", "tatsu-lab/alpaca", "dicts/en-hi.txt")
     assert (args.codemix_ratio, args.block_codemix_in_template) == (0.9, True)
     assert (args.total_steps, args.save_steps, args.log_steps) == (1210, 1210, 5000)
     assert (args.lr, args.end_lr, args.warmup_steps, args.lr_decay_steps) == (2e-5, 1e-7, 36, 1210)
     assert (args.b1, args.b2, args.weight_decay, args.gradient_accumulation_steps) == (0.9, 0.999, 0.0, 1)
+    assert (args.bf16_momentum, args.shuffle, args.train_first_response_token) == (True, False, False)
     assert (args.seq_length, args.batch_size, args.add_bos_token, args.add_eos_token) == (512, 16, True, True)
     assert (args.resid_pdrop, args.embd_pdrop, args.attn_pdrop, args.fcm_max_ratio) == (0.05, 0.05, 0.05, 0.1)
     ignored = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
@@ -79,6 +80,18 @@ def test_defaults_are_the_readme_commit_values():
     assert (args.fcm_max_ratio, args.resid_pdrop, args.clip_grad_norm, args.codemix_dict_path) == (0.1, 0.05, 1.0, None)
 
 
+def test_an_easylm_command_gets_easylms_defaults_for_what_it_leaves_out():
+    """Without --update_llama_config EasyLM trains with no dropout and no FCM; its other defaults likewise."""
+    args = parse_args([a for a in commit_command() if not a.startswith(("--update_llama_config", "--optimizer"))])
+    assert (args.resid_pdrop, args.embd_pdrop, args.attn_pdrop, args.fcm_max_ratio) == (0.0, 0.0, 0.0, 0.0)
+    assert (args.lr, args.end_lr, args.b2, args.weight_decay, args.bf16_momentum) == (0.01, 0.001, 0.95, 1e-4, False)
+    args = parse_args(["--load_checkpoint=params::m", "--logger.output_dir=o", "--train_dataset.text_processor.alpaca"])
+    assert (args.seq_length, args.batch_size, args.add_bos_token, args.codemix_ratio) == (1024, 8, False, 0.0)
+    assert (args.total_steps, args.warmup_steps, args.lr_decay_steps, args.log_steps) == (10000, 2000, 500000, 50)
+    with pytest.raises(LangAdaptError, match="alpaca=True or --train_dataset.text_processor.fields"):
+        parse_args(["--load_checkpoint=params::m", "--logger.output_dir=o"])
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--codemix_ratio", "1.2"], "codemix_ratio"),
     (["--optimizer.type=sgd"], "optimizer.type"),
@@ -88,6 +101,8 @@ def test_defaults_are_the_readme_commit_values():
     (["--load_checkpoint=trainstate::x"], "resume_from_checkpoint"),
     (["--bf16", "--fp16"], "exclude"),
     (["--fsdp", "--fp16"], "--fsdp trains in full precision or with --bf16"),
+    (["--warmup_steps", "50", "--lr_decay_steps", "50"], "optax counts the warmup"),
+    (["--gradient_accumulation_steps", "4", "--save_steps", "6"], "multiple of --gradient_accumulation_steps"),
 ])
 def test_bad_flags_name_the_flag(argv, message):
     with pytest.raises(LangAdaptError, match=message):

@@ -1,15 +1,20 @@
 """COMMIT training pieces: loss masks, packing and its resume, FCM, dropouts, loss and schedule."""
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from datasets import Dataset
 
-from langadapt.codemix import ALPACA_PROMPT_NO_INPUT
+from langadapt.commit.codemix import CodeMixer, MuseDictionary
 from langadapt.commit.data import ExampleEncoder, PackedStream
 from langadapt.commit.fcm import ForgetfulCausalMask, causal_mask_with_keys, forgetful_key_mask
-from langadapt.commit.optim import easylm_lr_factor, masked_row_mean_loss
+from langadapt.commit.optim import build_optimizer, easylm_lr, masked_row_mean_loss
 from langadapt.errors import LangAdaptError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EASYLM = json.loads((FIXTURES / "easylm_textprocessor.json").read_text())
 
 RECORDS = [{"instruction": f"Name fruit number {i}.", "input": "" if i % 2 else f"list {i}",
             "output": f"The fruit is mango {i}."} for i in range(12)]
@@ -19,25 +24,30 @@ def columns(records):
     return {key: [r[key] for r in records] for key in records[0]}
 
 
-def test_loss_mask_covers_exactly_the_response_and_eos(tiny_tokenizer):
-    encoder = ExampleEncoder(tiny_tokenizer, "alpaca")
-    record = {"instruction": "Give a fruit.", "input": "", "output": "A mango."}
-    [(ids, mask)] = encoder.encode(columns([record]), [0], [0])
-    prompt_ids = tiny_tokenizer(ALPACA_PROMPT_NO_INPUT.format(instruction="Give a fruit."),
-                                add_special_tokens=False)["input_ids"]
-    eos = tiny_tokenizer.eos_token_id
-    assert ids[0] == tiny_tokenizer.bos_token_id and ids[-1] == eos
-    assert ids[1:1 + len(prompt_ids)] == prompt_ids
-    trained = [token for token, m in zip(ids, mask) if m]
-    assert trained[-1] == eos and tiny_tokenizer.decode(trained[:-1]) == "A mango."
-    assert mask == [0] * (1 + len(prompt_ids)) + [1] * (len(ids) - 1 - len(prompt_ids))
+@pytest.fixture(scope="module")
+def spm_tokenizer():
+    from langadapt.commit.setup import sentencepiece_tokenizer
+
+    return sentencepiece_tokenizer(FIXTURES / "tiny-spm" / "tokenizer.model")
 
 
-def test_text_mode_trains_every_token_but_bos(tiny_tokenizer):
-    encoder = ExampleEncoder(tiny_tokenizer, "text", add_eos_token=False)
-    [(ids, mask)] = encoder.encode({"text": ["घर एक इमारत है"]}, [0], [0])
-    assert mask == [0] + [1] * (len(ids) - 1)
-    assert tiny_tokenizer.decode(ids[1:]) == "घर एक इमारत है"
+def encode_cases(encoder, cases):
+    return encoder.encode(columns([case["record"] for case in cases]), range(len(cases)), [0] * len(cases))
+
+
+@pytest.mark.parametrize("mode", ["alpaca", "text"])
+def test_token_ids_and_loss_masks_are_easylms(spm_tokenizer, mode):
+    """Expected: EasyLM's TextProcessor with its LLaMATokenizer on the same sentencepiece model (joint
+    source+target, mask over the source's BOS+tokens+EOS; text mode `<s> <s> ... </s> </s>`)."""
+    for (ids, mask), case in zip(encode_cases(ExampleEncoder(spm_tokenizer, mode), EASYLM[mode]), EASYLM[mode]):
+        assert (ids, mask) == (case["input_ids"], case["loss_mask"])
+
+
+def test_train_first_response_token_trains_one_token_more(spm_tokenizer):
+    encoder = ExampleEncoder(spm_tokenizer, "alpaca", train_first_response_token=True)
+    for (ids, mask), case in zip(encode_cases(encoder, EASYLM["alpaca"]), EASYLM["alpaca"]):
+        first = case["loss_mask"].index(1)
+        assert ids == case["input_ids"] and mask == case["loss_mask"][:first - 1] + [1] + case["loss_mask"][first:]
 
 
 def test_tokenizer_without_eos_is_refused(tiny_tokenizer):
@@ -66,13 +76,25 @@ def test_packing_keeps_every_token_and_shifts_targets(tiny_tokenizer):
     assert packed.next_rows(1)["input_ids"].flatten().tolist() == flat_ids[48:64]
 
 
-def test_packed_stream_resumes_exactly(tiny_tokenizer):
-    first = stream(tiny_tokenizer, seed=3)
+def test_epochs_read_in_file_order_and_drop_their_leftover_tokens(tiny_tokenizer):
+    """EasyLM restarts its token buffer with every pass: epoch 2 begins with example 0 again."""
+    records = RECORDS[:3]
+    flat = [t for ids, _ in ExampleEncoder(tiny_tokenizer, "alpaca").encode(columns(records), range(3), [0] * 3)
+            for t in ids]
+    length = (len(flat) - 2) // 2 * 2  # one batch of 2 rows fits an epoch (more than length + 1 tokens), two do not
+    packed = PackedStream(Dataset.from_list(records), ExampleEncoder(tiny_tokenizer, "alpaca"), length // 2)
+    rows = [packed.next_rows(2)["input_ids"].flatten().tolist() for _ in range(2)]
+    assert rows[0] == rows[1] == flat[:length]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_packed_stream_resumes_exactly(tiny_tokenizer, shuffle):
+    first = stream(tiny_tokenizer, seed=3, shuffle=shuffle)
     for _ in range(5):
         first.next_rows(2)
     state = first.state_dict()
     expected = [first.next_rows(2) for _ in range(8)]  # crosses into the next epoch
-    second = stream(tiny_tokenizer, seed=3)
+    second = stream(tiny_tokenizer, seed=3, shuffle=shuffle)
     second.load_state_dict(state)
     for want in expected:
         got = second.next_rows(2)
@@ -163,24 +185,41 @@ def test_masked_row_mean_loss_matches_definition():
     assert torch.allclose(masked_row_mean_loss(logits, targets, mask), torch.stack(rows).mean(), atol=1e-4)
 
 
-def test_easylm_schedule_warmup_then_cosine_to_end_lr():
-    factor = lambda step: easylm_lr_factor(step, lr=2e-5, init_lr=0.0, end_lr=1e-7, warmup_steps=36,
-                                           decay_steps=1210)
-    assert factor(0) == 0.0 and math.isclose(factor(18), 0.5)
-    assert math.isclose(factor(36), 1.0)
-    assert math.isclose(factor(36 + 605), (1 - 1e-7 / 2e-5) * 0.5 + 1e-7 / 2e-5)
-    assert math.isclose(factor(36 + 1210) * 2e-5, 1e-7) and math.isclose(factor(5000) * 2e-5, 1e-7)
+# optax.warmup_cosine_decay_schedule(0, 2e-5, 36, 1210, 1e-7), as EasyLM builds it for the seed command
+OPTAX_SEED_LR = {0: 0.0, 1: 5.555557436309755e-07, 35: 1.9444443751126528e-05, 36: 1.9999999494757503e-05,
+                 37: 1.9999963114969432e-05, 600: 1.0662009117368143e-05, 1000: 1.6301576124533312e-06,
+                 1209: 1.0003557804338925e-07, 1210: 9.999999406318238e-08}
+OPTAX_ALIGN_LR = {150: 9.999999747378752e-06, 5000: 1.0533191925787833e-05, 9999: 1.0000059091908042e-07}
+
+
+def test_lr_schedule_is_optaxs():
+    for step, expected in OPTAX_SEED_LR.items():
+        assert math.isclose(easylm_lr(step, 2e-5, 0.0, 1e-7, 36, 1210), expected, rel_tol=1e-5, abs_tol=1e-12)
+    for step, expected in OPTAX_ALIGN_LR.items():
+        assert math.isclose(easylm_lr(step, 2e-5, 0.0, 1e-7, 300, 10000), expected, rel_tol=1e-5)
+
+
+def test_weight_decay_on_every_parameter_and_bf16_first_moment(tiny_llama_dir):
+    from transformers import AutoModelForCausalLM
+
+    for bf16_momentum in (False, True):
+        model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+        optimizer = build_optimizer(model, 1e-3, 0.9, 0.999, 0.1, bf16_momentum=bf16_momentum)
+        assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1]
+        assert len(optimizer.param_groups[0]["params"]) == len(list(model.parameters()))
+        model(torch.randint(1, 300, (1, 8)), labels=torch.randint(1, 300, (1, 8))).loss.backward()
+        optimizer.step()
+        moments = torch.cat([s["exp_avg"].flatten() for s in optimizer.state.values()])
+        assert torch.equal(moments, moments.bfloat16().float()) == bf16_momentum
 
 
 def test_mixed_rows_do_not_depend_on_how_examples_are_batched(tiny_tokenizer):
-    from langadapt.codemix import CodeMixer, MuseDictionary
-
-    dictionary = MuseDictionary({"fruit": ("फल",), "mango": ("आम", "अंबा"), "Name": ("नाम",)}, "test")
+    dictionary = MuseDictionary({"fruit": ["फल"], "mango": ["आम", "अंबा"], "Name": ["नाम"]}, "test")
     rows = []
     for encode_batch in (1, 5):
         mixer = CodeMixer(dictionary, 0.5)
         packed = PackedStream(Dataset.from_list(RECORDS), ExampleEncoder(tiny_tokenizer, "alpaca", mixer=mixer),
-                              16, seed=2, encode_batch=encode_batch)
+                              16, seed=2, encode_batch=encode_batch, shuffle=True)
         rows.append(torch.cat([packed.next_rows(2)["input_ids"] for _ in range(6)]))
         assert 0 < mixer.stats.replaced < mixer.stats.in_dictionary
     assert torch.equal(rows[0], rows[1])

@@ -1,6 +1,7 @@
 """commit_train.py end to end on a tiny Llama: both seed commands, exact resume, bad input, torchrun."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,18 +69,44 @@ def run_small(model, out, *extra):
 
 
 @pytest.mark.slow
-def test_kill_and_resume_is_bit_identical(tiny_llama_dir, tmp_path):
+@pytest.mark.parametrize("extra, logged", [([], list(range(1, 9))),
+                                           (["--gradient_accumulation_steps", "2", "--log_steps", "2"], [2, 4, 6, 8])])
+def test_kill_and_resume_is_bit_identical(tiny_llama_dir, tmp_path, extra, logged):
     full = tmp_path / "full"
-    run_small(tiny_llama_dir, str(full))
+    run_small(tiny_llama_dir, str(full), *extra)
     resumed = as_killed_after(full, tmp_path / "resumed", 4, FINAL_FILES)
-    run_small(tiny_llama_dir, str(resumed), "--resume_from_checkpoint")
+    run_small(tiny_llama_dir, str(resumed), "--resume_from_checkpoint", *extra)
     want, got = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
     timeless = lambda path: [{k: v for k, v in record.items() if k != "tokens_per_second"}
                              for record in metrics(path) if record["kind"] == "train"]
-    assert timeless(full) == timeless(resumed)
-    assert [r["step"] for r in metrics(resumed)] == list(range(1, 9)) + [8]
-    assert [r["kind"] for r in metrics(resumed)] == ["train"] * 8 + ["final"]
+    assert timeless(full) == timeless(resumed) and [r["step"] for r in timeless(resumed)] == logged
+    assert [r["kind"] for r in metrics(resumed)] == ["train"] * len(logged) + ["final"]
+
+def test_accumulation_counts_batches_in_total_steps_as_easylm(tiny_llama_dir, tmp_path):
+    """optax.MultiSteps: 8 batches with k=2 are 4 optimiser steps, and the schedule counts those."""
+    run_small(tiny_llama_dir, str(tmp_path / "o"), "--gradient_accumulation_steps", "2", "--save_steps", "8")
+    state = torch.load(tmp_path / "o" / "checkpoints" / "step-000000000008" / "training_state.pt", weights_only=True)
+    assert state["scheduler"]["last_epoch"] == 4
+    assert json.loads((tmp_path / "o" / "train_results.json").read_text())["train_tokens"] == 8 * 2 * 32
+
+
+def test_sentencepiece_tokenizer_model_is_used_as_pasted(tmp_path, monkeypatch, capsys):
+    """`--tokenizer.vocab_file=tokenizer.model`: converted when the file is there, else the model's own."""
+    from langadapt.commit.setup import sentencepiece_tokenizer
+    from langadapt.toy_models import save_tiny_model, tiny_llama_config
+
+    spm = ROOT / "tests/fixtures/tiny-spm/tokenizer.model"
+    model = save_tiny_model(tiny_llama_config(500), sentencepiece_tokenizer(spm), tmp_path / "llama-spm")
+    monkeypatch.chdir(tmp_path)
+    flags = ["--total_steps=2", "--save_milestone_freq=0", "--train_dataset.huggingface_dataset.seq_length=32",
+             "--train_dataset.huggingface_dataset.batch_size=2"]
+    main(commit_command(model=model, out="absent", data=ALPACA, dicts=DICTS) + flags)
+    assert "--tokenizer.vocab_file tokenizer.model not found: using the tokenizer of" in capsys.readouterr().err
+    shutil.copyfile(spm, tmp_path / "tokenizer.model")
+    main(commit_command(model=model, out="present", data=ALPACA, dicts=DICTS) + flags)
+    assert "not found" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "present" / "train_results.json").read_text())["step"] == 2
 
 
 @pytest.mark.parametrize("extra, message", [

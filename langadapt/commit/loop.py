@@ -4,9 +4,11 @@ Runs unchanged in one process, under `torchrun --nproc_per_node N` / `accelerate
 SLURM `srun`; `--fsdp` shards the model over the processes instead (FSDP2) for 7B-class models, and saves
 gathered full weights plus one optimiser shard per process (see the README's "GPUs and clusters").
 `--batch_size` counts rows over all processes per micro-step, as EasyLM's global batch; each process packs
-its own shard of the examples. A checkpoint holds the weights, optimiser, schedule, loss scaler, and, for
-every process, its RNG streams (dropout, FCM) and data position, so a resumed run is bit-identical to an
-uninterrupted one on the same hardware and process count.
+its own shard of the examples. As in EasyLM (optax.MultiSteps), a step is one batch: with
+`--gradient_accumulation_steps k` the optimiser and the lr schedule advance every k steps. A checkpoint
+holds the weights, optimiser, schedule, loss scaler, and, for every process, its RNG streams (dropout,
+FCM) and data position, so a resumed run is bit-identical to an uninterrupted one on the same hardware
+and process count.
 """
 from __future__ import annotations
 
@@ -110,7 +112,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         logger.info("--fsdp with one process: nothing to shard, training a plain replica")
     if sharded:  # the optimiser must hold the sharded parameters it steps
         model = shard_model(model, accelerator.device.type, torch.bfloat16 if args.bf16 else None)
-    optimizer = build_optimizer(model, args.lr, args.b1, args.b2, args.weight_decay)
+    optimizer = build_optimizer(model, args.lr, args.b1, args.b2, args.weight_decay, args.bf16_momentum)
     scheduler = build_scheduler(optimizer, args.lr, args.init_lr, args.end_lr, args.warmup_steps,
                                 args.lr_decay_steps)
     if not sharded:
@@ -133,32 +135,33 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     log_path = output_dir / METRICS_FILE
     run = init_wandb(args.report_to == "wandb" and accelerator.is_main_process, None, args.run_name,
                      vars(args), resume_id=wandb_id)
-    tokens_per_step = args.batch_size * args.gradient_accumulation_steps * args.seq_length
+    tokens_per_step = args.batch_size * args.seq_length
+    accumulate = args.gradient_accumulation_steps
     progress = tqdm(total=args.total_steps, initial=step, desc="COMMIT", disable=not accelerator.is_main_process)
-    started, start_step, loss = time.perf_counter(), step, float("nan")
+    started, start_step, loss, grad_norm = time.perf_counter(), step, float("nan"), None
+    step_loss = torch.zeros((), device=accelerator.device)
     while step < args.total_steps:
         model.train()
-        step_loss = torch.zeros((), device=accelerator.device)
-        for micro in range(args.gradient_accumulation_steps):
-            batch = {k: v.to(accelerator.device) for k, v in stream.next_rows(rows).items()}
-            attention_mask = fcm(batch["input_ids"], training=model.training)
-            # FSDP reduce-scatters every micro-step: deferring it would hold full unsharded gradients
-            defer_sync = micro < args.gradient_accumulation_steps - 1 and not sharded
-            with (accelerator.no_sync(model) if defer_sync else contextlib.nullcontext()):
-                logits = model(input_ids=batch["input_ids"], attention_mask=attention_mask, use_cache=False).logits
-                micro_loss = masked_row_mean_loss(logits, batch["targets"], batch["loss_mask"])
-                accelerator.backward(micro_loss / args.gradient_accumulation_steps)
-            step_loss += micro_loss.detach() / args.gradient_accumulation_steps
-        step_loss = accelerator.reduce(step_loss, reduction="mean")
-        check_finite(step_loss, step + 1, folder.last_checkpoint)
-        grad_norm = _clip_gradients(accelerator, model, args.clip_grad_norm, sharded) \
-            if args.clip_grad_norm > 0 else None
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        batch = {k: v.to(accelerator.device) for k, v in stream.next_rows(rows).items()}
+        attention_mask = fcm(batch["input_ids"], training=model.training)
+        # FSDP reduce-scatters every micro-step: deferring it would hold full unsharded gradients
+        update = (step + 1) % accumulate == 0
+        with (accelerator.no_sync(model) if not update and not sharded else contextlib.nullcontext()):
+            logits = model(input_ids=batch["input_ids"], attention_mask=attention_mask, use_cache=False).logits
+            micro_loss = masked_row_mean_loss(logits, batch["targets"], batch["loss_mask"])
+            accelerator.backward(micro_loss / accumulate)
+        step_loss += micro_loss.detach() / accumulate
         step += 1
         folder.step = step
-        loss = step_loss.item()
+        if update:
+            step_loss = accelerator.reduce(step_loss, reduction="mean")
+            check_finite(step_loss, step, folder.last_checkpoint)
+            grad_norm = _clip_gradients(accelerator, model, args.clip_grad_norm, sharded) \
+                if args.clip_grad_norm > 0 else None
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss, step_loss = step_loss.item(), torch.zeros((), device=accelerator.device)
         progress.update(1)
         progress.set_postfix(loss=f"{loss:.4f}")
         if step % args.log_steps == 0 or step == args.total_steps:
@@ -170,7 +173,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 append_jsonl(log_path, record)
                 if run is not None:
                     run.log(record, step=step)
-        stopping = stop_requested()
+        stopping = update and stop_requested()  # a checkpoint holds no half-accumulated gradients
         if (args.save_steps > 0 and (step % args.save_steps == 0 or step == args.total_steps)) or stopping:
             folder.last_checkpoint = _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream,
                                                       tokenizer, args, step, run, sharded)
@@ -235,7 +238,7 @@ def _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream, 
 def _codemix_stats(accelerator, stream) -> Optional[dict[str, float]]:
     from accelerate.utils import gather_object
 
-    from ..codemix import CodeMixStats
+    from .codemix import CodeMixStats
 
     mixer = stream.encoder.mixer
     if mixer is None:

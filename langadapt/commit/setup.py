@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..codemix import CodeMixer, load_muse_dictionary
 from ..data import load_any_dataset, require_columns
 from ..errors import LangAdaptError
 from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, max_positions, read_config_dict
+from .codemix import CodeMixer, load_muse_dictionary
 from .data import ExampleEncoder, PackedStream, check_dictionary_direction
 from .dropout import add_dropout_hooks, dropout_config_overrides
 
@@ -37,15 +39,47 @@ def load_training_model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict
 
 
 def load_training_tokenizer(args: argparse.Namespace):
-    """`--tokenizer_name` may be EasyLM's `tokenizer.model` file: its folder holds the HF tokenizer files."""
+    """`--tokenizer.vocab_file` may be EasyLM's sentencepiece `tokenizer.model`: converted to an HF
+    tokenizer; when no such file is there, the checkpoint's own tokenizer is used (with a log line)."""
     name = args.tokenizer_name or args.model_name_or_path
     path = Path(name).expanduser()
     if path.is_file():
-        if not any((path.parent / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
-            raise LangAdaptError(f"--tokenizer_name: {path} is a bare tokenizer file; pass a folder with the HF "
-                                 f"tokenizer files (tokenizer.json / tokenizer_config.json), e.g. the model's")
-        name = str(path.parent)
+        return sentencepiece_tokenizer(path)
+    if path.suffix == ".model" and not path.exists():
+        logger.info("--tokenizer.vocab_file %s not found: using the tokenizer of %s", name, args.model_name_or_path)
+        name = args.model_name_or_path
     return load_tokenizer(name)
+
+
+def sentencepiece_tokenizer(path: Path):
+    """An HF tokenizer that encodes as the sentencepiece model does (EasyLM's LLaMATokenizer): a "▁" is
+    always prepended, as sentencepiece's dummy prefix, even to a text that starts with a space."""
+    try:
+        import sentencepiece
+        from tokenizers import normalizers
+        from transformers import LlamaTokenizer
+    except ImportError as err:  # without it transformers silently builds a 3-token tokenizer
+        raise LangAdaptError(f"--tokenizer.vocab_file {path}: reading a sentencepiece model needs the "
+                             f"`sentencepiece` package (pip install sentencepiece)") from err
+    model = sentencepiece.SentencePieceProcessor()
+    try:
+        model.Load(str(path))
+    except (OSError, RuntimeError) as err:
+        raise LangAdaptError(f"--tokenizer.vocab_file: {path} is not a sentencepiece model ({err}); pass "
+                             f"a tokenizer.model, a tokenizer folder or a hub id") from err
+    specials = {f"{kind}_token": model.id_to_piece(index) for kind, index in
+                (("bos", model.bos_id()), ("eos", model.eos_id()), ("unk", model.unk_id())) if index >= 0}
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copyfile(path, Path(folder) / "tokenizer.model")
+        tokenizer = LlamaTokenizer.from_pretrained(folder, **specials)
+    backend = tokenizer.backend_tokenizer
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    backend.pre_tokenizer = None
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.unk_token  # EasyLM pads with <unk>
+    if len(tokenizer) != model.get_piece_size():
+        raise LangAdaptError(f"--tokenizer.vocab_file {path}: converted to {len(tokenizer)} tokens, the model "
+                             f"has {model.get_piece_size()}")
+    return tokenizer
 
 
 def build_mixer(args: argparse.Namespace):
@@ -67,5 +101,8 @@ def build_stream(args: argparse.Namespace, tokenizer, rank: int, world_size: int
     encoder = ExampleEncoder(tokenizer, args.mode, text_field=args.text_field, mixer=build_mixer(args),
                              block_codemix_in_template=args.block_codemix_in_template,
                              add_bos_token=args.add_bos_token, add_eos_token=args.add_eos_token,
+                             text_bos=args.text_add_bos_token, text_eos=args.text_add_eos_token,
+                             train_first_response_token=args.train_first_response_token,
                              seed=args.seed, source=source)
-    return PackedStream(dataset, encoder, args.seq_length, seed=args.seed, rank=rank, world_size=world_size)
+    return PackedStream(dataset, encoder, args.seq_length, seed=args.seed, rank=rank, world_size=world_size,
+                        shuffle=args.shuffle)

@@ -23,10 +23,6 @@ from .opus_reader import CorpusUnavailable
 logger = logging.getLogger(__name__)
 
 
-def _script(code: str) -> str:
-    return get_language(code).flores.split("_")[1]
-
-
 def candidate_configs(src: str, tgt: str) -> list[Optional[str]]:
     """Config names to try, in order, ending with None (the dataset's default config).
 
@@ -34,18 +30,19 @@ def candidate_configs(src: str, tgt: str) -> list[Optional[str]]:
     FLORES-style configs use for non-Latin languages.
     """
     s, t = get_language(src), get_language(tgt)
-    ss, ts = f"{s.iso3}_{_script(src)}", f"{t.iso3}_{_script(tgt)}"
-    names = [f"{ss}-{ts}", f"{s.iso3}-{t.iso3}", f"{ss}-{t.iso3}", f"{s.iso3}-{ts}", f"{s.iso1}-{t.iso1}",
-             f"{s.iso1}_{_script(src)}-{t.iso1}_{_script(tgt)}"]
+    names = [f"{s.flores}-{t.flores}", f"{s.iso3}-{t.iso3}", f"{s.flores}-{t.iso3}", f"{s.iso3}-{t.flores}"]
+    if s.iso1 and t.iso1:  # as the original: 2-letter configs only where both languages have a code
+        names += [f"{s.iso1}-{t.iso1}", f"{s.iso1}_{s.script}-{t.iso1}_{t.script}"]
     return list(dict.fromkeys(names)) + [None]
 
 
 def translation_keys(code: str) -> list[str]:
     """Keys a `translation` dict may use for this language, most specific first."""
     lang = get_language(code)
-    script = _script(code)
-    return list(dict.fromkeys([lang.iso3, lang.flores, f"{lang.iso3}_{script}", lang.flores_plus, lang.iso1,
-                               f"{lang.iso1}_{script}"]))
+    keys = [lang.iso3, lang.flores, lang.flores_plus]
+    if lang.iso1:
+        keys += [lang.iso1, f"{lang.iso1}_{lang.script}"]
+    return list(dict.fromkeys(keys))
 
 
 def alias_for(dataset: str) -> str:

@@ -56,7 +56,7 @@ class CorpusBuildConfig:
     num_proc: int = 1
 
     def filter_settings(self) -> FilterSettings:
-        return FilterSettings(src_lang=get_language(self.src).iso1, tgt_lang=get_language(self.tgt).iso1,
+        return FilterSettings(src_lang=get_language(self.src).langid, tgt_lang=get_language(self.tgt).langid,
                               min_len=self.min_len, max_len=self.max_len, len_ratio_low=self.len_ratio_low,
                               len_ratio_high=self.len_ratio_high, langid=self.langid)
 
@@ -75,10 +75,10 @@ def _sources(cfg: CorpusBuildConfig) -> list[_Corpus]:
     src, tgt = get_language(cfg.src), get_language(cfg.tgt)
     out = []
     for name in cfg.corpora:
-        source = OpusSource(corpus=name, src=src.iso1, tgt=tgt.iso1, download_dir=cfg.opus_download_dir,
+        source = OpusSource(corpus=name, src=src.opus, tgt=tgt.opus, download_dir=cfg.opus_download_dir,
                             opus_root=cfg.opus_root, preprocess=cfg.preprocess)
         out.append(_Corpus(CorpusStats(name, "opus", name), source,
-                           {"opus": name, "pair": [src.iso1, tgt.iso1], "max": cfg.max_per_corpus}))
+                           {"opus": name, "pair": [src.opus, tgt.opus], "max": cfg.max_per_corpus}))
     for dataset in cfg.hf_corpora:
         source = HFSource(dataset=dataset, src=src.iso3, tgt=tgt.iso3, split=cfg.hf_corpora_split,
                           timeout_sec=cfg.hf_timeout_sec)

@@ -93,6 +93,21 @@ def config_folders(folder: Path) -> dict[str, Path]:
     return {}
 
 
+class ScriptDatasetError(LangAdaptError):
+    """The dataset needs its loading script, which datasets >= 4 no longer runs."""
+
+
+def _script_error(err: RuntimeError, name: str) -> Optional[ScriptDatasetError]:
+    """The script-dataset refusal of datasets as an error that says what to do; None for other errors."""
+    if "scripts are no longer supported" not in str(err):
+        return None
+    import datasets
+
+    return ScriptDatasetError(f"{name} is a script dataset ({err}), which datasets {datasets.__version__} cannot "
+                              f"run; use a local copy of its data files instead (parquet/json/jsonl, one folder "
+                              f"per config, e.g. <folder>/eng_Latn-swh_Latn/*.parquet) and pass that folder")
+
+
 def _wrap_read_error(err: Exception, path: Path, builder: str) -> LangAdaptError:
     cause = err.__cause__ or err
     return LangAdaptError(f"{path}: cannot read it as {builder} data (empty or malformed file: "
@@ -144,6 +159,8 @@ def _load_local(path: Path, config_name: Optional[str], streaming: bool, **load_
         raise _wrap_read_error(err, path, "its files'") from err
     except ValueError as err:
         raise LangAdaptError(f"{path}: {err}") from err
+    except RuntimeError as err:
+        raise _script_error(err, str(path)) or LangAdaptError(f"{path}: {err}") from err
 
 
 def _load_hub(name: str, config_name: Optional[str], streaming: bool, **load_kwargs):
@@ -151,7 +168,9 @@ def _load_hub(name: str, config_name: Optional[str], streaming: bool, **load_kwa
 
     try:
         return datasets.load_dataset(name, config_name, streaming=streaming, **load_kwargs)
-    except (FileNotFoundError, ConnectionError, ValueError, OSError, RuntimeError) as err:
+    except RuntimeError as err:
+        raise _script_error(err, name) or LangAdaptError(f"cannot load dataset {name!r}: {err}") from err
+    except (FileNotFoundError, ConnectionError, ValueError, OSError) as err:
         offline = " (the hub is unreachable offline: pass a local path instead)" \
             if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1" else ""
         raise LangAdaptError(f"cannot load dataset {name!r}"

@@ -136,6 +136,9 @@ def _load_local(path: Path, config_name: Optional[str], streaming: bool, **load_
         if isinstance(saved, datasets.Dataset):
             return saved.to_iterable_dataset()
         return datasets.IterableDatasetDict({name: split.to_iterable_dataset() for name, split in saved.items()})
+    if (path / f"{path.name}.py").is_file():  # what datasets takes for a loading script
+        raise _script_error(RuntimeError(f"Dataset scripts are no longer supported, but found {path.name}.py"),
+                            str(path))
     declared, subfolders = readme_configs(path), config_folders(path)
     if not declared and subfolders:
         if config_name is None and len(subfolders) > 1:

@@ -177,3 +177,11 @@ def test_streamed_slices_and_the_percentage_refusal(tmp_path):
     assert [row["text"] for row in stream] == ["t2", "t3", "t4"]
     with pytest.raises(LangAdaptError, match="percentage slices need the dataset's length"):
         load_any_dataset(str(tmp_path), split="train[:10%]", streaming=True)
+
+
+def test_evaluation_data_path_takes_slices(tmp_path):
+    from langadapt.evaluation.tasks.loading import pick_local_split
+
+    _jsonl(tmp_path / "xcopa.jsonl", [{"premise": str(i)} for i in range(6)])
+    rows = pick_local_split(load_any_dataset(str(tmp_path / "xcopa.jsonl")), "test[:2]", "xcopa.jsonl")
+    assert rows["premise"] == ["0", "1"]

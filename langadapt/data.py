@@ -97,55 +97,61 @@ class ScriptDatasetError(LangAdaptError):
     """The dataset needs its loading script, which datasets >= 4 no longer runs."""
 
 
-def _script_error(err: RuntimeError, name: str) -> Optional[ScriptDatasetError]:
-    """The script-dataset refusal of datasets as an error that says what to do; None for other errors."""
-    if "scripts are no longer supported" not in str(err):
-        return None
+SCRIPT_REFUSAL = "scripts are no longer supported"  # what datasets >= 4 says on a script dataset
+
+
+def script_dataset_error(name: str, detail: str) -> ScriptDatasetError:
     import datasets
 
-    return ScriptDatasetError(f"{name} is a script dataset ({err}), which datasets {datasets.__version__} cannot "
-                              f"run; use a local copy of its data files instead (parquet/json/jsonl, one folder "
-                              f"per config, e.g. <folder>/eng_Latn-swh_Latn/*.parquet) and pass that folder")
+    return ScriptDatasetError(f"{name} is a script dataset ({detail}), which datasets {datasets.__version__} "
+                              f"cannot run; use a local copy of its data files instead (parquet/json/jsonl, one "
+                              f"folder per config, e.g. <folder>/eng_Latn-swh_Latn/*.parquet) and pass that folder")
 
 
-def _wrap_read_error(err: Exception, path: Path, builder: str) -> LangAdaptError:
+def _unreadable(err: Exception, path: Path, what: str) -> LangAdaptError:
     cause = err.__cause__ or err
-    return LangAdaptError(f"{path}: cannot read it as {builder} data (empty or malformed file: "
-                          f"{type(cause).__name__} {cause})")
+    return LangAdaptError(f"{path}: cannot read it as {what} (empty or malformed file: {type(cause).__name__} "
+                          f"{cause})")
 
 
-def _load_local(path: Path, config_name: Optional[str], streaming: bool, **load_kwargs):
-    """A DatasetDict (or Dataset, for a saved one) from a local file or folder."""
+def _load_file(path: Path, config_name: Optional[str], streaming: bool, **load_kwargs):
+    """One file as a "train" split."""
     import datasets
 
-    if path.is_file():
-        if config_name:
-            raise LangAdaptError(f"{path} is a single file: it has no config {config_name!r}")
-        builder = builder_for_file(path)
-        try:
-            return datasets.load_dataset(builder, data_files={"train": [str(path)]}, streaming=streaming,
-                                         **load_kwargs)
-        except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
-            raise _wrap_read_error(err, path, builder) from err
-    if is_saved_dataset(path):
-        if config_name:
-            raise LangAdaptError(f"{path} is a save_to_disk folder: it has no config {config_name!r}")
-        saved = datasets.load_from_disk(str(path))
-        if not streaming:
-            return saved
-        if isinstance(saved, datasets.Dataset):
-            return saved.to_iterable_dataset()
-        return datasets.IterableDatasetDict({name: split.to_iterable_dataset() for name, split in saved.items()})
+    if config_name:
+        raise LangAdaptError(f"{path} is a single file: it has no config {config_name!r}")
+    builder = builder_for_file(path)
+    try:
+        return datasets.load_dataset(builder, data_files={"train": [str(path)]}, streaming=streaming, **load_kwargs)
+    except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
+        raise _unreadable(err, path, f"{builder} data") from err
+
+
+def _load_saved(path: Path, config_name: Optional[str], streaming: bool):
+    import datasets
+
+    if config_name:
+        raise LangAdaptError(f"{path} is a save_to_disk folder: it has no config {config_name!r}")
+    saved = datasets.load_from_disk(str(path))
+    if not streaming:
+        return saved
+    if isinstance(saved, datasets.Dataset):
+        return saved.to_iterable_dataset()
+    return datasets.IterableDatasetDict({name: split.to_iterable_dataset() for name, split in saved.items()})
+
+
+def _load_folder(path: Path, config_name: Optional[str], streaming: bool, **load_kwargs):
+    """A folder of data files, by `datasets`' folder rules; configs from README `configs:` or subfolders."""
+    import datasets
+
     if (path / f"{path.name}.py").is_file():  # what datasets takes for a loading script
-        raise _script_error(RuntimeError(f"Dataset scripts are no longer supported, but found {path.name}.py"),
-                            str(path))
+        raise script_dataset_error(str(path), f"found {path.name}.py")
     declared, subfolders = readme_configs(path), config_folders(path)
     if not declared and subfolders:
         if config_name is None and len(subfolders) > 1:
             raise LangAdaptError(f"{path} holds one folder per config ({', '.join(subfolders)}): pass a config "
                                  f"name (--dataset_config_name / --train_dataset.huggingface_dataset.name)")
-        if config_name is None:
-            config_name = next(iter(subfolders))
+        config_name = config_name or next(iter(subfolders))
         if config_name not in subfolders:
             raise LangAdaptError(f"{path} has no config {config_name!r}; configs there: {', '.join(subfolders)}")
         return _load_local(subfolders[config_name], None, streaming, **load_kwargs)
@@ -159,11 +165,18 @@ def _load_local(path: Path, config_name: Optional[str], streaming: bool, **load_
     try:
         return datasets.load_dataset(str(path), config_name, streaming=streaming, **load_kwargs)
     except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
-        raise _wrap_read_error(err, path, "its files'") from err
-    except ValueError as err:
+        raise _unreadable(err, path, "a dataset folder") from err
+    except (ValueError, RuntimeError) as err:
         raise LangAdaptError(f"{path}: {err}") from err
-    except RuntimeError as err:
-        raise _script_error(err, str(path)) or LangAdaptError(f"{path}: {err}") from err
+
+
+def _load_local(path: Path, config_name: Optional[str], streaming: bool, **load_kwargs):
+    """A DatasetDict (or Dataset, for a saved one) from a local file or folder."""
+    if path.is_file():
+        return _load_file(path, config_name, streaming, **load_kwargs)
+    if is_saved_dataset(path):
+        return _load_saved(path, config_name, streaming)
+    return _load_folder(path, config_name, streaming, **load_kwargs)
 
 
 def _load_hub(name: str, config_name: Optional[str], streaming: bool, **load_kwargs):
@@ -172,7 +185,9 @@ def _load_hub(name: str, config_name: Optional[str], streaming: bool, **load_kwa
     try:
         return datasets.load_dataset(name, config_name, streaming=streaming, **load_kwargs)
     except RuntimeError as err:
-        raise _script_error(err, name) or LangAdaptError(f"cannot load dataset {name!r}: {err}") from err
+        if SCRIPT_REFUSAL in str(err):
+            raise script_dataset_error(name, str(err)) from err
+        raise LangAdaptError(f"cannot load dataset {name!r}: {err}") from err
     except (FileNotFoundError, ConnectionError, ValueError, OSError) as err:
         offline = " (the hub is unreachable offline: pass a local path instead)" \
             if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1" else ""

@@ -2,6 +2,7 @@
 OPUS files, and the original's --max_per_corpus / Moses-rule behaviour."""
 from __future__ import annotations
 
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -26,7 +27,8 @@ SCRIPT_REFUSAL = "Dataset scripts are no longer supported, but found nllb.py"
 def build_argv(tmp_path, *extra, corpora=("Good",)):
     return ["--src", "eng", "--tgt", "swh", "--hf_out", str(tmp_path / "out"), "--work_dir", str(tmp_path / "work"),
             "--corpora", *corpora, "--opus_download_dir", str(tmp_path / "opus"), "--min_len", "3",
-            "--len_ratio_low", "0.45", "--len_ratio_high", "2.0", "--labse_threshold", "0", "--log_level", "WARNING", *extra]
+            "--len_ratio_low", "0.45", "--len_ratio_high", "2.0", "--labse_threshold", "0", "--log_level", "WARNING",
+            *extra]
 
 
 def saved(tmp_path):
@@ -62,7 +64,7 @@ def test_build_goes_on_without_the_script_datasets(refuse_hub_scripts, tmp_path)
     write_opus_moses_zip(tmp_path / "opus", "Good", "en", "sw", GOOD[:4])
     argv = build_argv(tmp_path, "--hf_corpora", "allenai/nllb", "allenai/wmt22_african")
     assert build_opus_corpus.main(argv) == 0
-    stats = __import__("json").loads((tmp_path / "out" / "stats.json").read_text())
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["unavailable"] == ["hf__allenai_nllb", "hf__allenai_wmt22_african"]
     reason = next(c for c in stats["corpora"] if c["name"] == "hf__allenai_nllb")["unavailable"]
     assert "script dataset" in reason and "eng_Latn-swh_Latn/train.parquet" in reason

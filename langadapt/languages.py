@@ -106,10 +106,13 @@ def _build() -> tuple[list[Language], dict[str, Language]]:
         table.append(Language(tag, iso1 or None, macro_of.get(tag[:3])))
     by_code = {lang.flores.lower(): lang for lang in table}
     by_code.update({lang.flores_plus.lower(): lang for lang in table})
-    for lang in table:  # bare 3-letter codes: the default script
-        if lang.script == _DEFAULT_SCRIPT.get(lang.iso3, lang.script if lang.iso3 not in by_code else "Latn"):
+    scripts: dict[str, list[str]] = {}
+    for lang in table:
+        scripts.setdefault(lang.iso3, []).append(lang.script)
+    for lang in table:  # a bare 3-letter code: the listed script, else Latin, else the only one
+        own = scripts[lang.iso3]
+        if lang.script == _DEFAULT_SCRIPT.get(lang.iso3, "Latn" if "Latn" in own else own[0]):
             by_code[lang.iso3] = lang
-        by_code.setdefault(lang.iso3, lang)
     for lang in table:
         if lang.iso1 and lang.iso1 not in by_code and _ISO1_DEFAULT.get(lang.iso1, lang.iso3) == lang.iso3:
             by_code[lang.iso1] = by_code[lang.iso3]

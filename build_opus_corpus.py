@@ -40,13 +40,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="HF parallel datasets (hub ids or local paths) with a `translation` column")
     p.add_argument("--hf_corpora_split", default="train", help="split to read from --hf_corpora")
     p.add_argument("--hf_timeout_sec", type=int, default=3600, help="total timeout of one hub download")
-    p.add_argument("--max_per_corpus", type=int, default=0, help="read at most this many pairs per corpus (0: all)")
+    p.add_argument("--max_per_corpus", type=int, default=0,
+                   help="read at most this many alignments of an OPUS corpus in the xml/raw form (0: all); as in "
+                        "the original, moses-form OPUS files and --hf_corpora are read whole (see --cap_every_corpus)")
+    p.add_argument("--cap_every_corpus", action="store_true",
+                   help="apply --max_per_corpus to moses-form OPUS corpora and --hf_corpora too")
     p.add_argument("--min_len", type=int, default=4, help="fewest whitespace words per side")
     p.add_argument("--max_len", type=int, default=64, help="most whitespace words per side")
     p.add_argument("--len_ratio_low", type=float, default=0.67,
                    help="keep a pair when src/tgt word ratio (or its inverse) is in [low, high]")
     p.add_argument("--len_ratio_high", type=float, default=1.5, help="see --len_ratio_low")
     p.add_argument("--no_langid", action="store_true", help="skip the language-identification filter")
+    p.add_argument("--moses_rules", default="english", choices=["english", "per_language"],
+                   help="Moses punctuation rules: English on both sides (the original), or each side with its "
+                        "own language's rules")
     p.add_argument("--labse_threshold", type=float, default=0.82,
                    help="keep pairs whose LaBSE cosine similarity is >= this, in [0, 1]; 0 skips LaBSE")
     p.add_argument("--labse_model", default=DEFAULT_MODEL,
@@ -62,6 +69,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--opus_root", default="", help="optional local OPUS mirror root (opustools root_directory)")
     p.add_argument("--preprocess", default="moses", choices=["moses", "raw", "xml"],
                    help="OPUS form to download; any form already in --opus_download_dir is used")
+    p.add_argument("--skip_bad_corpora", action="store_true",
+                   help="skip an OPUS corpus whose local file is truncated, corrupt or not UTF-8, with a warning (as "
+                        "the original does), instead of stopping with an error that names the file")
     p.add_argument("--cleanup_work_dir_on_success", action="store_true", help="delete --work_dir after success")
     p.add_argument("--log_level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--log_file", default="", help="also write the log to this file")
@@ -126,7 +136,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         labse_threshold=args.labse_threshold, labse_model=args.labse_model, batch_size=args.batch_size,
         target_size=args.target_size, seed=args.seed, opus_download_dir=args.opus_download_dir,
         opus_root=args.opus_root or None, preprocess=args.preprocess, hf_timeout_sec=args.hf_timeout_sec,
-        num_proc=args.num_proc)
+        num_proc=args.num_proc, cap_every_corpus=args.cap_every_corpus, moses_rules=args.moses_rules,
+        skip_bad_corpora=args.skip_bad_corpora)
     summary = build_corpus(config)
     logger.info("saved %d pairs to %s (load_from_disk)", summary["totals"]["final"], args.hf_out)
     if target is not None:

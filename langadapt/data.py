@@ -1,7 +1,11 @@
-"""Load a dataset from a hub id or a local path, with errors that say what is wrong.
+"""Load a dataset from a hub id or a local path with `datasets.load_dataset` semantics, and clear errors.
 
-Every script accepts either form (DESIGN.md, Inputs): a `save_to_disk` folder, a json/jsonl/csv/parquet/
-txt file (or a folder of them), or a hub id. Local paths never touch the network.
+Every script accepts either form (DESIGN.md, Inputs). Local paths never touch the network and follow the
+rules `datasets.load_dataset(folder, name)` applies to a hub repo: splits from file names (`train.txt`,
+`validation.jsonl`, `data/test-00000.parquet`), configs from the README's `configs:` or, for a clone of a
+repo laid out by config (`data/20230601.hi/`, `eng-swh/*.parquet`), from subfolders. `save_to_disk`
+folders and single files load too. A split string may hold slices (`train[:10]`, `train[:50%]`,
+`train+validation`) wherever the data came from, and a config name that cannot be applied is an error.
 """
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ logger = logging.getLogger(__name__)
 # file suffix -> datasets builder
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text",
                  ".arrow": "arrow"}
+# Folder names datasets reads as splits (datasets.data_files keywords), never as configs.
+SPLIT_WORDS = {"train", "training", "validation", "valid", "dev", "val", "test", "testing", "eval",
+               "evaluation"}
 
 
 def builder_for_file(path: str | os.PathLike) -> str:
@@ -41,59 +48,209 @@ def looks_local(name_or_path: str) -> bool:
         Path(name_or_path).suffix.lower() in FILE_BUILDERS
 
 
-def _select_split(data, split: Optional[str], source: str):
-    from datasets import DatasetDict, IterableDatasetDict
-
-    if split is None or not isinstance(data, (DatasetDict, IterableDatasetDict)):
-        return data
-    if split not in data:
-        raise LangAdaptError(f"{source} has no split {split!r}; available: {', '.join(data.keys())}")
-    return data[split]
-
-
-def load_any_dataset(name_or_path: str, config_name: Optional[str] = None, split: Optional[str] = None,
-                     streaming: bool = False, **load_kwargs):
-    """A `Dataset` (or `DatasetDict` when `split` is None) from a local path or a hub id.
-
-    Local files load as a single "train" split; a saved `DatasetDict` keeps its splits.
-    """
-    import datasets
-
-    if looks_local(name_or_path):
-        path = Path(name_or_path).expanduser()
-        if not path.exists():
-            raise LangAdaptError(f"dataset path {name_or_path} does not exist")
-        if path.is_dir() and is_saved_dataset(path):
-            return _select_split(datasets.load_from_disk(str(path)), split, str(path))
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p)) if path.is_dir() else [path]
-        if not files:
-            raise LangAdaptError(f"{path} holds no saved dataset and no data files "
-                                 f"({', '.join(sorted(FILE_BUILDERS))})")
-        builder = builder_for_file(files[0])
-        try:
-            data = datasets.load_dataset(builder, data_files={"train": [str(f) for f in files]},
-                                         streaming=streaming, **load_kwargs)
-        except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
-            cause = err.__cause__ or err
-            raise LangAdaptError(f"{path}: cannot read it as {builder} data (empty or malformed file: "
-                                 f"{type(cause).__name__} {cause})") from err
-        return _select_split(data, split, str(path))
-    try:
-        data = datasets.load_dataset(name_or_path, config_name, streaming=streaming, **load_kwargs)
-    except (FileNotFoundError, ConnectionError, ValueError, OSError) as err:
-        offline = " (the hub is unreachable offline: pass a local path instead)" \
-            if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1" else ""
-        raise LangAdaptError(f"cannot load dataset {name_or_path!r}"
-                             f"{f' config {config_name!r}' if config_name else ''}{offline}: {err}") from err
-    return _select_split(data, split, name_or_path)
-
-
 def _is_data_file(path: Path) -> bool:
     try:
         builder_for_file(path)
     except LangAdaptError:
         return False
     return True
+
+
+def _holds_data(folder: Path) -> bool:
+    return is_saved_dataset(folder) or any(p.is_file() and _is_data_file(p) for p in folder.rglob("*"))
+
+
+def readme_configs(folder: Path) -> list[str]:
+    """Config names declared in the README's YAML header (`configs: - config_name: ...`)."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return []
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return []
+    import yaml
+
+    try:
+        header = yaml.safe_load(text.split("---", 2)[1]) or {}
+    except yaml.YAMLError:
+        return []
+    configs = header.get("configs") if isinstance(header, dict) else None
+    return [c["config_name"] for c in configs or [] if isinstance(c, dict) and "config_name" in c]
+
+
+def config_folders(folder: Path) -> dict[str, Path]:
+    """Subfolders that are configs (a hub repo laid out by config), at the top or under `data/`.
+
+    A level counts when it holds no data file itself and its data-holding subfolders are not split names.
+    """
+    for level in (folder / "data", folder):
+        if not level.is_dir() or any(p.is_file() and _is_data_file(p) for p in level.iterdir()):
+            continue
+        subfolders = {p.name: p for p in sorted(level.iterdir())
+                      if p.is_dir() and p != folder / "data" and _holds_data(p)}
+        if subfolders and not SPLIT_WORDS & {name.lower() for name in subfolders}:
+            return subfolders
+    return {}
+
+
+class ScriptDatasetError(LangAdaptError):
+    """The dataset needs its loading script, which datasets >= 4 no longer runs."""
+
+
+SCRIPT_REFUSAL = "scripts are no longer supported"  # what datasets >= 4 says on a script dataset
+
+
+def script_dataset_error(name: str, detail: str) -> ScriptDatasetError:
+    import datasets
+
+    return ScriptDatasetError(f"{name} is a script dataset ({detail}), which datasets {datasets.__version__} "
+                              f"cannot run; use a local copy of its data files instead (parquet/json/jsonl, one "
+                              f"folder per config, e.g. <folder>/eng_Latn-swh_Latn/*.parquet) and pass that folder")
+
+
+def _unreadable(err: Exception, path: Path, what: str) -> LangAdaptError:
+    cause = err.__cause__ or err
+    return LangAdaptError(f"{path}: cannot read it as {what} (empty or malformed file: {type(cause).__name__} "
+                          f"{cause})")
+
+
+def _load_file(path: Path, config_name: Optional[str], streaming: bool, **load_kwargs):
+    """One file as a "train" split."""
+    import datasets
+
+    if config_name:
+        raise LangAdaptError(f"{path} is a single file: it has no config {config_name!r}")
+    builder = builder_for_file(path)
+    try:
+        return datasets.load_dataset(builder, data_files={"train": [str(path)]}, streaming=streaming, **load_kwargs)
+    except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
+        raise _unreadable(err, path, f"{builder} data") from err
+
+
+def _load_saved(path: Path, config_name: Optional[str], streaming: bool):
+    import datasets
+
+    if config_name:
+        raise LangAdaptError(f"{path} is a save_to_disk folder: it has no config {config_name!r}")
+    saved = datasets.load_from_disk(str(path))
+    if not streaming:
+        return saved
+    if isinstance(saved, datasets.Dataset):
+        return saved.to_iterable_dataset()
+    return datasets.IterableDatasetDict({name: split.to_iterable_dataset() for name, split in saved.items()})
+
+
+def _load_folder(path: Path, config_name: Optional[str], streaming: bool, **load_kwargs):
+    """A folder of data files, by `datasets`' folder rules; configs from README `configs:` or subfolders."""
+    import datasets
+
+    if (path / f"{path.name}.py").is_file():  # what datasets takes for a loading script
+        raise script_dataset_error(str(path), f"found {path.name}.py")
+    declared, subfolders = readme_configs(path), config_folders(path)
+    if not declared and subfolders:
+        if config_name is None and len(subfolders) > 1:
+            raise LangAdaptError(f"{path} holds one folder per config ({', '.join(subfolders)}): pass a config "
+                                 f"name (--dataset_config_name / --train_dataset.huggingface_dataset.name)")
+        config_name = config_name or next(iter(subfolders))
+        if config_name not in subfolders:
+            raise LangAdaptError(f"{path} has no config {config_name!r}; configs there: {', '.join(subfolders)}")
+        return _load_local(subfolders[config_name], None, streaming, **load_kwargs)
+    if config_name and config_name not in declared:
+        known = f"configs there: {', '.join(declared)}" if declared else \
+            "it has no configs (no README `configs:`, no config subfolders)"
+        raise LangAdaptError(f"{path} has no config {config_name!r}; {known}")
+    if not _holds_data(path):
+        raise LangAdaptError(f"{path} holds no saved dataset and no data files "
+                             f"({', '.join(sorted(FILE_BUILDERS))})")
+    try:
+        return datasets.load_dataset(str(path), config_name, streaming=streaming, **load_kwargs)
+    except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
+        raise _unreadable(err, path, "a dataset folder") from err
+    except (ValueError, RuntimeError) as err:
+        raise LangAdaptError(f"{path}: {err}") from err
+
+
+def _load_local(path: Path, config_name: Optional[str], streaming: bool, **load_kwargs):
+    """A DatasetDict (or Dataset, for a saved one) from a local file or folder."""
+    if path.is_file():
+        return _load_file(path, config_name, streaming, **load_kwargs)
+    if is_saved_dataset(path):
+        return _load_saved(path, config_name, streaming)
+    return _load_folder(path, config_name, streaming, **load_kwargs)
+
+
+def _load_hub(name: str, config_name: Optional[str], streaming: bool, **load_kwargs):
+    import datasets
+
+    try:
+        return datasets.load_dataset(name, config_name, streaming=streaming, **load_kwargs)
+    except RuntimeError as err:
+        if SCRIPT_REFUSAL in str(err):
+            raise script_dataset_error(name, str(err)) from err
+        raise LangAdaptError(f"cannot load dataset {name!r}: {err}") from err
+    except (FileNotFoundError, ConnectionError, ValueError, OSError) as err:
+        offline = " (the hub is unreachable offline: pass a local path instead)" \
+            if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1" else ""
+        raise LangAdaptError(f"cannot load dataset {name!r}"
+                             f"{f' config {config_name!r}' if config_name else ''}{offline}: {err}") from err
+
+
+def select_split(data, split: Optional[str], source: str):
+    """`split` of `data` as `datasets` reads split strings: a name, slices (`train[:10]`, `train[10%:]`)
+    and sums (`train+validation`). A lone Dataset is taken as the split asked for."""
+    import datasets
+    from datasets import ReadInstruction
+
+    if split is None:
+        return data
+    if not isinstance(data, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        data = {split.split("[")[0].strip(): data}
+    if split in data:
+        return data[split]
+    try:
+        instruction = ReadInstruction.from_spec(split)
+    except (ValueError, AssertionError) as err:
+        raise LangAdaptError(f"{source}: split {split!r} is not a split name or slice ({err})") from err
+    names = [part.split("[")[0].strip() for part in split.split("+")]
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise LangAdaptError(f"{source} has no split {missing[0]!r}; available: {', '.join(data.keys())}")
+    if any(isinstance(data[name], datasets.IterableDataset) for name in names):
+        return _stream_slices(data, instruction, split, source)
+    sizes = {name: len(data[name]) for name in names}
+    parts = [data[a.splitname].select(range(a.from_, a.to)) for a in instruction.to_absolute(sizes)]
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def _stream_slices(data, instruction, split: str, source: str):
+    """Absolute slices of streamed splits with skip/take; percentages need a length a stream lacks."""
+    import datasets
+
+    if "%" in split:
+        raise LangAdaptError(f"{source}: split {split!r}: percentage slices need the dataset's length, which a "
+                             f"stream does not know; use absolute slices (train[:1000]) or drop --streaming")
+    parts = []
+    for rel in instruction._relative_instructions:  # noqa: SLF001 (datasets keeps the parsed parts here)
+        stream = data[rel.splitname]
+        if rel.from_ is not None and rel.from_ < 0 or rel.to is not None and rel.to < 0:
+            raise LangAdaptError(f"{source}: split {split!r}: negative slices need a length a stream lacks")
+        start = rel.from_ or 0
+        stream = stream.skip(start) if start else stream
+        parts.append(stream.take(rel.to - start) if rel.to is not None else stream)
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def load_any_dataset(name_or_path: str, config_name: Optional[str] = None, split: Optional[str] = None,
+                     streaming: bool = False, **load_kwargs):
+    """A `Dataset` for `split` (a `DatasetDict` of every split when it is None), local path or hub id."""
+    if looks_local(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if not path.exists():
+            raise LangAdaptError(f"dataset path {name_or_path} does not exist")
+        data = _load_local(path, config_name or None, streaming, **load_kwargs)
+    else:
+        data = _load_hub(name_or_path, config_name or None, streaming, **load_kwargs)
+    return select_split(data, split, name_or_path)
 
 
 def require_columns(dataset, columns: Iterable[str], source: str) -> None:
@@ -103,4 +260,3 @@ def require_columns(dataset, columns: Iterable[str], source: str) -> None:
     if missing:
         raise LangAdaptError(f"{source}: missing column(s) {', '.join(missing)}; columns found: "
                              f"{', '.join(have) or '(none)'}")
-

@@ -45,7 +45,10 @@ def held_out_loss(model_dir, mode, data_file):
 def test_seed_commands_train_both_stages_and_loss_falls(tiny_llama_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     aligned, tuned = str(tmp_path / "aligned"), str(tmp_path / "commit")
-    main(align_command(model=tiny_llama_dir, out=aligned, data=HINDI, dicts=DICTS, **SMALL) + FAST)
+    wikipedia = tmp_path / "wikipedia"  # a local clone laid out by config: the seed's 20230601.hi applies
+    (wikipedia / "data" / "20230601.hi").mkdir(parents=True)
+    shutil.copy(HINDI, wikipedia / "data" / "20230601.hi" / "train-00000.jsonl")
+    main(align_command(model=tiny_llama_dir, out=aligned, data=str(wikipedia), dicts=DICTS, **SMALL) + FAST)
     main(commit_command(model=aligned, out=tuned, data=ALPACA, dicts=DICTS, **SMALL) + FAST)
     assert held_out_loss(aligned, "text", HINDI) < held_out_loss(tiny_llama_dir, "text", HINDI) - 0.3
     assert held_out_loss(tuned, "alpaca", ALPACA) < held_out_loss(aligned, "alpaca", ALPACA) - 0.3

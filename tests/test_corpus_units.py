@@ -77,8 +77,17 @@ def test_opus_reader_reads_moses_and_xml_in_either_direction(tmp_path):
     write_opus_moses_zip(tmp_path, "M", "sw", "en", [(t, s) for s, t in GOOD[:3]])
     write_opus_xml(tmp_path, "X", "en", "sw", [GOOD[:2], GOOD[2:4]])
     assert list(OpusSource("M", "en", "sw", str(tmp_path)).pairs()) == GOOD[:3]
-    assert list(OpusSource("M", "sw", "en", str(tmp_path)).pairs(maximum=2)) == [(t, s) for s, t in GOOD[:2]]
+    assert list(OpusSource("M", "sw", "en", str(tmp_path)).pairs()) == [(t, s) for s, t in GOOD[:3]]
     assert list(OpusSource("X", "en", "sw", str(tmp_path)).pairs()) == GOOD[:4]
+
+
+def test_max_per_corpus_caps_what_the_original_caps(tmp_path):
+    """OpusRead applies `maximum` to xml/raw alignments only: the original reads moses files whole."""
+    write_opus_moses_zip(tmp_path, "M", "en", "sw", GOOD[:3])
+    write_opus_xml(tmp_path, "X", "en", "sw", [GOOD[:2], GOOD[2:4]])
+    assert list(OpusSource("M", "en", "sw", str(tmp_path)).pairs(maximum=2)) == GOOD[:3]
+    assert list(OpusSource("M", "en", "sw", str(tmp_path), cap_moses=True).pairs(maximum=2)) == GOOD[:2]
+    assert list(OpusSource("X", "en", "sw", str(tmp_path)).pairs(maximum=3)) == GOOD[:3]
     assert OpusSource("X", "en", "sw", str(tmp_path), preprocess="moses").local_form() == "xml"
 
 

@@ -52,3 +52,136 @@ def test_require_columns_names_what_exists(tmp_path):
     data = load_any_dataset(str(tmp_path / "d.jsonl"), split="train")
     with pytest.raises(LangAdaptError, match="missing column.*translation; columns found: text, id"):
         require_columns(data, ["translation"], "d.jsonl")
+
+
+# --- layouts as datasets.load_dataset(folder, name) reads them ---------------------------------------------
+
+def _parquet(path, rows):
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path)
+
+
+def _jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_split_names_come_from_file_names_in_every_format(tmp_path):
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "train.txt").write_text("a\nb\nc\n")
+    (tmp_path / "txt" / "validation.txt").write_text("v\n")
+    _jsonl(tmp_path / "json" / "train.jsonl", [{"text": "a"}, {"text": "b"}, {"text": "c"}])
+    _jsonl(tmp_path / "json" / "validation.jsonl", [{"text": "v"}])
+    _parquet(tmp_path / "pq" / "data" / "train-00000-of-00001.parquet", {"text": ["a", "b", "c"]})
+    _parquet(tmp_path / "pq" / "data" / "validation-00000-of-00001.parquet", {"text": ["v"]})
+    for name in ("txt", "json", "pq"):
+        data = load_any_dataset(str(tmp_path / name))
+        assert sorted(data) == ["train", "validation"], name
+        assert data["train"]["text"] == ["a", "b", "c"] and data["validation"]["text"] == ["v"], name
+
+
+def test_run_clm_folder_with_train_and_validation_files_keeps_both(tmp_path):
+    from langadapt.clm.arguments import DataTrainingArguments
+    from langadapt.clm.text_data import load_raw_text
+
+    (tmp_path / "train.txt").write_text("one\ntwo\n")
+    (tmp_path / "validation.txt").write_text("held out\n")
+    raw = load_raw_text(DataTrainingArguments(dataset_name=str(tmp_path)))
+    assert raw["validation"]["text"] == ["held out"] and raw["train"]["text"] == ["one", "two"]
+
+
+def _pair_clone(root):
+    for pair, text in (("eng-swh", "nyumba"), ("eng-hau", "gida")):
+        _parquet(root / pair / "train-00000.parquet",
+                 {"translation": [{"eng": "house", pair[4:]: text}, {"eng": "a house", pair[4:]: text + "!"}]})
+    return root
+
+
+def test_config_subfolders_are_configs(tmp_path):
+    clone = _pair_clone(tmp_path / "clone")
+    hau = load_any_dataset(str(clone), "eng-hau", split="train")
+    assert [row["translation"]["hau"] for row in hau] == ["gida", "gida!"]
+    with pytest.raises(LangAdaptError, match=r"one folder per config \(eng-hau, eng-swh\): pass a config"):
+        load_any_dataset(str(clone), split="train")
+    with pytest.raises(LangAdaptError, match="no config 'eng-yor'; configs there: eng-hau, eng-swh"):
+        load_any_dataset(str(clone), "eng-yor")
+
+
+def test_wikipedia_style_clone_and_readme_configs(tmp_path):
+    wiki = tmp_path / "wikipedia"
+    _jsonl(wiki / "data" / "20230601.hi" / "train-0.jsonl", [{"text": "नमस्ते"}])
+    _jsonl(wiki / "data" / "20230601.el" / "train-0.jsonl", [{"text": "γεια"}])
+    assert load_any_dataset(str(wiki), "20230601.el", split="train")["text"] == ["γεια"]
+    declared = tmp_path / "declared"
+    (declared / "README.md").parent.mkdir()
+    (declared / "README.md").write_text("---\nconfigs:\n- config_name: a\n  data_files: a/*.jsonl\n"
+                                        "- config_name: b\n  data_files: b/*.jsonl\n---\n# card\n")
+    _jsonl(declared / "a" / "x.jsonl", [{"text": "A"}])
+    _jsonl(declared / "b" / "x.jsonl", [{"text": "B"}])
+    assert load_any_dataset(str(declared), "b", split="train")["text"] == ["B"]
+    with pytest.raises(LangAdaptError, match="no config 'c'; configs there: a, b"):
+        load_any_dataset(str(declared), "c")
+
+
+def test_commit_config_flag_selects_the_config_of_a_local_clone(tmp_path):
+    from langadapt.commit.args import parse_args
+
+    wiki = tmp_path / "wikipedia"
+    _jsonl(wiki / "data" / "20230601.hi" / "train-0.jsonl", [{"text": "नमस्ते"}])
+    _jsonl(wiki / "data" / "20230601.th" / "train-0.jsonl", [{"text": "สวัสดี"}])
+    args = parse_args(["--model_name_or_path", "m", "--output_dir", str(tmp_path / "out"), "--mode", "text",
+                       f"--train_dataset.huggingface_dataset.path={wiki}",
+                       "--train_dataset.huggingface_dataset.name=20230601.th"])
+    assert load_any_dataset(args.dataset_name, args.dataset_config_name, split=args.dataset_split)["text"] == \
+        ["สวัสดี"]
+
+
+def test_a_config_that_cannot_be_applied_is_an_error(tmp_path):
+    _jsonl(tmp_path / "d.jsonl", [{"text": "x"}])
+    with pytest.raises(LangAdaptError, match="single file: it has no config 'eng-swh'"):
+        load_any_dataset(str(tmp_path / "d.jsonl"), "eng-swh")
+    load_any_dataset(str(tmp_path / "d.jsonl")).save_to_disk(str(tmp_path / "saved"))
+    with pytest.raises(LangAdaptError, match="save_to_disk folder: it has no config 'x'"):
+        load_any_dataset(str(tmp_path / "saved"), "x")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "train.txt").write_text("a\n")
+    with pytest.raises(LangAdaptError, match="has no config 'x'; it has no configs"):
+        load_any_dataset(str(tmp_path / "plain"), "x")
+
+
+@pytest.mark.parametrize("saved", [False, True])
+def test_split_slices_as_datasets_reads_them(tmp_path, saved):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "train.txt").write_text("".join(f"t{i}\n" for i in range(10)))
+    (tmp_path / "d" / "validation.txt").write_text("v0\nv1\n")
+    source = tmp_path / "d"
+    if saved:
+        load_any_dataset(str(source)).save_to_disk(str(tmp_path / "saved"))
+        source = tmp_path / "saved"
+    texts = lambda split: load_any_dataset(str(source), split=split)["text"]  # noqa: E731
+    assert texts("train[:3]") == ["t0", "t1", "t2"]
+    assert texts("train[:50%]") == [f"t{i}" for i in range(5)]
+    assert texts("train[-2:]") == ["t8", "t9"]
+    assert texts("train[:1]+validation") == ["t0", "v0", "v1"]
+    with pytest.raises(LangAdaptError, match="no split 'test'; available: train, validation"):
+        texts("test[:3]")
+    with pytest.raises(LangAdaptError, match=r"split 'train\[:3' is not a split name or slice"):
+        texts("train[:3")
+
+
+def test_streamed_slices_and_the_percentage_refusal(tmp_path):
+    (tmp_path / "train.txt").write_text("".join(f"t{i}\n" for i in range(10)))
+    stream = load_any_dataset(str(tmp_path), split="train[2:5]", streaming=True)
+    assert [row["text"] for row in stream] == ["t2", "t3", "t4"]
+    with pytest.raises(LangAdaptError, match="percentage slices need the dataset's length"):
+        load_any_dataset(str(tmp_path), split="train[:10%]", streaming=True)
+
+
+def test_evaluation_data_path_takes_slices(tmp_path):
+    from langadapt.evaluation.tasks.loading import pick_local_split
+
+    _jsonl(tmp_path / "xcopa.jsonl", [{"premise": str(i)} for i in range(6)])
+    rows = pick_local_split(load_any_dataset(str(tmp_path / "xcopa.jsonl")), "test[:2]", "xcopa.jsonl")
+    assert rows["premise"] == ["0", "1"]

@@ -22,13 +22,15 @@ LANGID_CHUNK = 2048
 
 @dataclass(frozen=True)
 class FilterSettings:
-    src_lang: str  # ISO 639-1: the language the Moses rules and language id expect
+    src_lang: str  # the langid label each side must get (ISO 639-1)
     tgt_lang: str
     min_len: int
     max_len: int
     len_ratio_low: float
     len_ratio_high: float
     langid: bool = True
+    src_moses: str = "en"  # language of the Moses punctuation rules per side (the original: English on both)
+    tgt_moses: str = "en"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,7 +46,7 @@ def length_ratio_ok(src_words: int, tgt_words: int, low: float, high: float) -> 
 
 def cheap_filter(pairs: Iterable[list], settings: FilterSettings, counts: dict[str, int]) -> Iterator[list]:
     """Normalised [src, tgt] pairs that pass the word-count and ratio bounds, first occurrences only."""
-    normalize_src, normalize_tgt = normalizer_for(settings.src_lang), normalizer_for(settings.tgt_lang)
+    normalize_src, normalize_tgt = normalizer_for(settings.src_moses), normalizer_for(settings.tgt_moses)
     low, high, min_len, max_len = settings.len_ratio_low, settings.len_ratio_high, settings.min_len, \
         settings.max_len
     seen = SeenPairs()

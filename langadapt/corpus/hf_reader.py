@@ -2,8 +2,9 @@
 
 Hub parallel sets name their pair configs inconsistently (`eng_Latn-swh_Latn`, `eng-swh`, `en-sw`) and
 key the `translation` dict by 3-letter, script-tagged or 2-letter codes, so configs are tried in a fixed
-order and each language is looked up under all its spellings. A local path has no configs: it is loaded
-as it is.
+order and each language is looked up under all its spellings. A local folder laid out by config (a
+parquet export, one subfolder per pair) goes through the same names. A script dataset (allenai/nllb,
+allenai/wmt22_african), which datasets >= 4 refuses, is reported unavailable with the workaround.
 """
 from __future__ import annotations
 
@@ -15,16 +16,12 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Iterator, Optional
 
-from ..data import load_any_dataset, looks_local
+from ..data import ScriptDatasetError, load_any_dataset, looks_local
 from ..errors import LangAdaptError
 from ..languages import get_language
 from .opus_reader import CorpusUnavailable
 
 logger = logging.getLogger(__name__)
-
-
-def _script(code: str) -> str:
-    return get_language(code).flores.split("_")[1]
 
 
 def candidate_configs(src: str, tgt: str) -> list[Optional[str]]:
@@ -34,18 +31,19 @@ def candidate_configs(src: str, tgt: str) -> list[Optional[str]]:
     FLORES-style configs use for non-Latin languages.
     """
     s, t = get_language(src), get_language(tgt)
-    ss, ts = f"{s.iso3}_{_script(src)}", f"{t.iso3}_{_script(tgt)}"
-    names = [f"{ss}-{ts}", f"{s.iso3}-{t.iso3}", f"{ss}-{t.iso3}", f"{s.iso3}-{ts}", f"{s.iso1}-{t.iso1}",
-             f"{s.iso1}_{_script(src)}-{t.iso1}_{_script(tgt)}"]
+    names = [f"{s.flores}-{t.flores}", f"{s.iso3}-{t.iso3}", f"{s.flores}-{t.iso3}", f"{s.iso3}-{t.flores}"]
+    if s.iso1 and t.iso1:  # as the original: 2-letter configs only where both languages have a code
+        names += [f"{s.iso1}-{t.iso1}", f"{s.iso1}_{s.script}-{t.iso1}_{t.script}"]
     return list(dict.fromkeys(names)) + [None]
 
 
 def translation_keys(code: str) -> list[str]:
     """Keys a `translation` dict may use for this language, most specific first."""
     lang = get_language(code)
-    script = _script(code)
-    return list(dict.fromkeys([lang.iso3, lang.flores, f"{lang.iso3}_{script}", lang.flores_plus, lang.iso1,
-                               f"{lang.iso1}_{script}"]))
+    keys = [lang.iso3, lang.flores, lang.flores_plus]
+    if lang.iso1:
+        keys += [lang.iso1, f"{lang.iso1}_{lang.script}"]
+    return list(dict.fromkeys(keys))
 
 
 def alias_for(dataset: str) -> str:
@@ -70,14 +68,16 @@ class HFSource:
     timeout_sec: int = 3600
 
     def _load(self):
-        """(dataset, config) for the first config that loads; local paths load once, without config."""
-        if looks_local(self.dataset):
-            return load_any_dataset(self.dataset, split=self.split, streaming=True), None
+        """(dataset, config) for the first config that loads."""
         errors = []
+        options = {} if looks_local(self.dataset) else {"storage_options": _timeout_options(self.timeout_sec)}
         for config in candidate_configs(self.src, self.tgt):
             try:
                 data = load_any_dataset(self.dataset, config_name=config, split=self.split, streaming=True,
-                                        storage_options=_timeout_options(self.timeout_sec))
+                                        **options)
+            except ScriptDatasetError as err:
+                raise CorpusUnavailable(f"{err}: here <folder>/{config}/train.parquet with a `translation` "
+                                        f"column, e.g. allenai/nllb's {config} pair") from err
             except LangAdaptError as err:
                 errors.append(str(err))
                 logger.debug("[HF] %s config %s: %s", self.dataset, config, err)

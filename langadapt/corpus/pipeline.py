@@ -22,7 +22,7 @@ from .dedup import SeenPairs
 from .filters import FilterSettings, filter_pairs
 from .hf_reader import HFSource, alias_for
 from .labse import DEFAULT_MODEL, SentenceEncoder, labse_filter
-from .opus_reader import CorpusUnavailable, OpusSource
+from .opus_reader import CorpusFileError, CorpusUnavailable, OpusSource
 from .stats import CorpusStats, format_table, totals
 from .writer import save_atomically, shuffled_and_capped, write_arrow
 
@@ -54,11 +54,16 @@ class CorpusBuildConfig:
     preprocess: str = "moses"
     hf_timeout_sec: int = 3600
     num_proc: int = 1
+    cap_every_corpus: bool = False  # --max_per_corpus also for moses-form OPUS and HF corpora
+    moses_rules: str = "english"  # or "per_language": each side with its own language's Moses rules
+    skip_bad_corpora: bool = False  # a damaged OPUS file skips its corpus instead of stopping the build
 
     def filter_settings(self) -> FilterSettings:
-        return FilterSettings(src_lang=get_language(self.src).iso1, tgt_lang=get_language(self.tgt).iso1,
-                              min_len=self.min_len, max_len=self.max_len, len_ratio_low=self.len_ratio_low,
-                              len_ratio_high=self.len_ratio_high, langid=self.langid)
+        src, tgt = get_language(self.src), get_language(self.tgt)
+        src_moses, tgt_moses = (src.opus, tgt.opus) if self.moses_rules == "per_language" else ("en", "en")
+        return FilterSettings(src_lang=src.langid, tgt_lang=tgt.langid, min_len=self.min_len, max_len=self.max_len,
+                              len_ratio_low=self.len_ratio_low, len_ratio_high=self.len_ratio_high,
+                              langid=self.langid, src_moses=src_moses, tgt_moses=tgt_moses)
 
 
 Source = Union[OpusSource, HFSource]
@@ -69,35 +74,44 @@ class _Corpus:
     stats: CorpusStats
     source: Source
     settings: dict  # what determines the raw pairs
+    maximum: int  # --max_per_corpus where it applies to this corpus, else 0
 
 
 def _sources(cfg: CorpusBuildConfig) -> list[_Corpus]:
     src, tgt = get_language(cfg.src), get_language(cfg.tgt)
     out = []
     for name in cfg.corpora:
-        source = OpusSource(corpus=name, src=src.iso1, tgt=tgt.iso1, download_dir=cfg.opus_download_dir,
-                            opus_root=cfg.opus_root, preprocess=cfg.preprocess)
+        source = OpusSource(corpus=name, src=src.opus, tgt=tgt.opus, download_dir=cfg.opus_download_dir,
+                            opus_root=cfg.opus_root, preprocess=cfg.preprocess, cap_moses=cfg.cap_every_corpus)
         out.append(_Corpus(CorpusStats(name, "opus", name), source,
-                           {"opus": name, "pair": [src.iso1, tgt.iso1], "max": cfg.max_per_corpus}))
+                           {"opus": name, "pair": [src.opus, tgt.opus], "max": cfg.max_per_corpus,
+                            "cap_moses": cfg.cap_every_corpus}, cfg.max_per_corpus))
     for dataset in cfg.hf_corpora:
         source = HFSource(dataset=dataset, src=src.iso3, tgt=tgt.iso3, split=cfg.hf_corpora_split,
                           timeout_sec=cfg.hf_timeout_sec)
+        maximum = cfg.max_per_corpus if cfg.cap_every_corpus else 0  # the original reads HF corpora whole
         out.append(_Corpus(CorpusStats(alias_for(dataset), "hf", dataset), source,
                            {"hf": dataset, "pair": [src.iso3, tgt.iso3], "split": cfg.hf_corpora_split,
-                            "max": cfg.max_per_corpus}))
+                            "max": maximum}, maximum))
     return out
 
 
-def _read_stage(corpus: _Corpus, path: Path, key: str, maximum: int) -> bool:
+def _read_stage(corpus: _Corpus, path: Path, key: str, skip_bad_files: bool) -> bool:
     """Raw pairs of one corpus; False (recorded in its stats) when the corpus is unavailable."""
     if records.is_complete(path, key):
         logger.info("[%s] raw pairs present, skipping the read", corpus.stats.name)
         return True
     try:
         with records.atomic_records(path, key) as writer:
-            pairs = tqdm(corpus.source.pairs(maximum), desc=f"{corpus.stats.name}: read", unit="pair",
-                         total=maximum or None)
+            pairs = tqdm(corpus.source.pairs(corpus.maximum), desc=f"{corpus.stats.name}: read", unit="pair",
+                         total=corpus.maximum or None)
             writer.write_many([s, t] for s, t in pairs)
+    except CorpusFileError as why:
+        if not skip_bad_files:
+            raise
+        logger.warning("[%s] skipped (--skip_bad_corpora): %s", corpus.stats.name, why)
+        corpus.stats.unavailable = str(why)
+        return False
     except CorpusUnavailable as why:
         logger.warning("[%s] skipped: %s", corpus.stats.name, why)
         corpus.stats.unavailable = str(why)
@@ -147,7 +161,7 @@ def build_corpus(cfg: CorpusBuildConfig,
     for index, corpus in enumerate(corpora):
         raw = work / "corpora" / f"{corpus.stats.name}.raw.jsonl.gz"
         raw_key = records.fingerprint(corpus.settings)
-        if not _read_stage(corpus, raw, raw_key, cfg.max_per_corpus):
+        if not _read_stage(corpus, raw, raw_key, cfg.skip_bad_corpora):
             continue
         path = work / "corpora" / f"{corpus.stats.name}.filtered.jsonl.gz"
         key = records.fingerprint({"raw": raw_key, "filters": settings.as_dict()})

@@ -23,7 +23,7 @@ def translation_key(available: Iterable[str], code: str, flag: str) -> str:
     candidates = [code]
     try:
         lang = get_language(code)
-        candidates += [lang.iso3, lang.iso1, lang.flores, lang.flores_plus]
+        candidates += [c for c in (lang.iso3, lang.iso1, lang.flores, lang.flores_plus) if c]
     except LangAdaptError:
         pass
     for candidate in candidates:

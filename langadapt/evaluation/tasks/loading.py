@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from ...data import load_any_dataset, require_columns
+from ...data import load_any_dataset, require_columns, select_split
 from ...errors import LangAdaptError
 from .base import TaskSpec
 
@@ -42,17 +42,18 @@ def tsv_documents(path: Path) -> list[dict]:
         return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
+def split_name(split: str) -> str:
+    """`test` of `test[:100]`."""
+    return split.split("[")[0].strip()
+
+
 def pick_local_split(data, split: str, source: str):
-    """The asked split of a local dataset; plain files (one "train" split) are taken as that split."""
+    """The asked split (or slice) of a local dataset; plain files (one "train" split) are taken as that split."""
     from datasets import DatasetDict
 
-    if not isinstance(data, DatasetDict):
-        return data
-    if split in data:
-        return data[split]
-    if list(data.keys()) == ["train"]:  # plain files load as one split: they are the split asked for
-        return data["train"]
-    raise LangAdaptError(f"{source} has no split {split!r}; available: {', '.join(data.keys())}")
+    if isinstance(data, DatasetDict) and list(data.keys()) == ["train"] and split_name(split) not in data:
+        data = data["train"]  # plain files load as one split: they are the split asked for
+    return select_split(data, split, source)
 
 
 def check_saved_config(dataset, spec: TaskSpec, lang: str, source: str) -> None:
@@ -80,7 +81,7 @@ def load_task_documents(spec: TaskSpec, lang: str, split: Optional[str] = None, 
             require_columns(dataset, spec.columns, data_path)
             docs = list(dataset)
     else:
-        if split not in spec.splits:
+        if split_name(split) not in spec.splits:
             raise LangAdaptError(f"--split {split}: {spec.name} has splits {', '.join(spec.splits)}")
         source = f"{spec.hub_path} ({spec.config_for(lang)}, {split})"
         dataset = load_any_dataset(spec.hub_path, spec.config_for(lang), split=split)

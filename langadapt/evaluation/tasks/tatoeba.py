@@ -5,17 +5,13 @@ from ...errors import LangAdaptError
 from ...languages import get_language
 from .base import TaskSpec
 
-# Tatoeba names some languages by their macrolanguage code (the Swahili pair is eng-swa).
-MACROLANGUAGE = {"swh": "swa", "arb": "ara"}
-
-
 def _check_lang(code: str) -> str:
+    """Tatoeba's code: the macrolanguage for a standard variety (the Swahili pair is eng-swa)."""
     try:
-        iso3 = get_language(code).iso3
+        return get_language(code).tatoeba
     except LangAdaptError as err:
         raise LangAdaptError(f"--lang {code}: tatoeba_retrieval needs a language paired with English ({err})") \
             from err
-    return MACROLANGUAGE.get(iso3, iso3)
 
 
 # the hub dataset's columns, then the original's --tatoeba_file columns

@@ -138,6 +138,9 @@ class RunFolder:
             raise LangAdaptError("conflicting flags: --overwrite_output_dir would delete the checkpoint that "
                                  "--resume_from_checkpoint continues from; pass one")
         self.start = self._decide(overwrite, resume, latest, checkpoint_step, explicit, resume_by_default)
+        if self.start.action == "complete":
+            logger.info("the run in %s %s is complete (step %d): nothing to do; pass --overwrite_output_dir to "
+                        "train it again", self.flag, self.path, self.start.step)
         return self.start
 
     def _decide(self, overwrite, resume, latest, checkpoint_step, explicit, resume_by_default) -> Start:
@@ -185,10 +188,6 @@ class RunFolder:
     def complete(self, step: int) -> None:
         """Mark the run finished (after its final model is written): a rerun is then a no-op."""
         self._write_identity({"step": int(step), "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-
-    def announce_complete(self) -> None:
-        logger.info("the run in %s %s is complete (step %d): nothing to do; pass --overwrite_output_dir to "
-                    "train it again", self.flag, self.path, self.start.step if self.start else 0)
 
 
 def trim_jsonl(path: Path, step: Optional[int]) -> None:
@@ -243,6 +242,22 @@ def watch(folder: RunFolder, saves_on_sigterm: bool) -> None:
     current.stop_requested = False
     if saves_on_sigterm and _can_install_handlers():
         signal.signal(signal.SIGTERM, _request_stop)
+
+
+def trainer_callback(folder: RunFolder):
+    """For the HF Trainer: keeps `folder` told of the step and checkpoints; on SIGTERM, saves and stops."""
+    from transformers import TrainerCallback
+
+    class RunFolderCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            folder.step = state.global_step
+            if stop_requested():
+                control.should_save = control.should_training_stop = True
+
+        def on_save(self, args, state, control, **kwargs):
+            folder.last_checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+
+    return RunFolderCallback()
 
 
 def set_hint(text: str) -> None:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import logging
 import signal
-from pathlib import Path
 from typing import Optional
 
 from ..errors import LangAdaptError
-from ..run_folder import RunFolder, RunInterrupted, stop_requested, watch
+from ..run_folder import RunInterrupted, stop_requested, trainer_callback, watch
 from ..training import set_seed
 from .arguments import ClmTrainingArguments, DataTrainingArguments, ModelArguments
 from .metrics import compute_metrics, perplexity, predictions_from_logits
@@ -50,22 +49,6 @@ def prepare_blocks(data_args: DataTrainingArguments, training_args: ClmTrainingA
     return train, eval_
 
 
-def run_folder_callback(folder: RunFolder):
-    """Keeps the run folder told of the Trainer's step and checkpoints; on SIGTERM, saves and stops."""
-    from transformers import TrainerCallback
-
-    class RunFolderCallback(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            folder.step = state.global_step
-            if stop_requested():
-                control.should_save = control.should_training_stop = True
-
-        def on_save(self, args, state, control, **kwargs):
-            folder.last_checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-
-    return RunFolderCallback()
-
-
 def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
               training_args: ClmTrainingArguments, callbacks: Optional[list] = None) -> dict[str, float]:
     """Run the training/evaluation the arguments ask for; returns the final metrics."""
@@ -73,7 +56,6 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
 
     folder = plan_run_folder(model_args, data_args, training_args)
     if folder.start.action == "complete":
-        folder.announce_complete()
         return {}
     tokenizer = build_tokenizer(model_args)
     set_seed(training_args.seed)  # a model built from scratch is initialised from this seed
@@ -95,7 +77,7 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
     trainer = Trainer(
         model=model, args=training_args, train_dataset=train_blocks, eval_dataset=eval_blocks,
         processing_class=tokenizer, data_collator=default_data_collator,
-        callbacks=[run_folder_callback(folder), *(callbacks or [])],
+        callbacks=[trainer_callback(folder), *(callbacks or [])],
         compute_metrics=compute_metrics if training_args.do_eval else None,
         preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size)
         if training_args.do_eval else None,

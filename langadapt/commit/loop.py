@@ -87,7 +87,6 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     manager = CheckpointManager(output_dir / "checkpoints", max_keep=args.save_total_limit)
     folder = _run_folder(args, world_size, manager)
     if folder.start.action == "complete":
-        folder.announce_complete()
         return {"step": folder.start.step, "complete": True}
     resume_from = folder.start.checkpoint
 

@@ -267,7 +267,6 @@ class AdaptationRun:
         start = folder.plan(overwrite=config.overwrite_output_dir, resume=config.resume_from_checkpoint,
                             latest=self.checkpoints.latest, checkpoint_step=CheckpointManager.step_of)
         if start.action == "complete":
-            folder.announce_complete()
             return {}
         self.tokenizer, train_pairs, eval_pairs = self._load_inputs()
         if self.is_main:

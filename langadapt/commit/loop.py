@@ -27,8 +27,8 @@ from ..distributed import (build_accelerator, full_model_state_dict, load_local_
                            local_optimizer_state, shard_model)
 from ..errors import LangAdaptError
 from ..run_folder import METRICS_FILE, RunFolder, RunInterrupted, check_separate, stop_requested, watch
-from ..training import (CheckpointManager, append_jsonl, capture_rng_state, check_finite, init_wandb,
-                        restore_rng_state, save_final_model, set_seed, write_json_atomic)
+from ..training import (COMPLETE_MARKER, CheckpointManager, append_jsonl, capture_rng_state, check_finite,
+                        init_wandb, restore_rng_state, save_final_model, set_seed, write_json_atomic)
 from .fcm import ForgetfulCausalMask
 from .optim import build_optimizer, build_scheduler, masked_row_mean_loss
 from .setup import build_stream, load_training_model, load_training_tokenizer
@@ -56,7 +56,7 @@ def _run_folder(args: argparse.Namespace, world_size: int, manager: CheckpointMa
     folder = RunFolder(args.output_dir, flag="--output_dir", script="commit_train.py", settings=settings,
                        defining=[key for key in settings if key not in MAY_CHANGE_ON_RESUME])
     explicit = args.resume_from_checkpoint if args.resume_from_checkpoint not in (None, "latest") else None
-    if explicit and not (Path(explicit) / "checkpoint_complete.json").is_file():
+    if explicit and not (Path(explicit) / COMPLETE_MARKER).is_file():
         raise LangAdaptError(f"--resume_from_checkpoint: {explicit} is not a complete checkpoint folder")
     folder.plan(overwrite=args.overwrite_output_dir, resume=bool(args.resume_from_checkpoint), explicit=explicit,
                 latest=manager.latest, checkpoint_step=CheckpointManager.step_of)

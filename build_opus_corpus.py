@@ -15,9 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Optional, Sequence
 
-from langadapt.cli import run_cli, setup_logging
+from langadapt.cli import make_parser, run_cli, setup_logging
 from langadapt.corpus.labse import DEFAULT_MODEL
-from langadapt.corpus.pipeline import CorpusBuildConfig, build_corpus
 from langadapt.corpus.upload import check_upload_possible, push_dataset
 from langadapt.errors import LangAdaptError
 from langadapt.languages import get_language
@@ -28,7 +27,7 @@ DEFAULT_CORPORA = ["JW300", "WikiMatrix", "TED2020", "GlobalVoices", "QED", "CCA
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = make_parser(__doc__)
     p.add_argument("--src", default="eng", help="source language (ISO 639-3, e.g. eng; other codes are mapped)")
     p.add_argument("--tgt", default="ind", help="target language (ISO 639-3, e.g. swh)")
     p.add_argument("--hf_out", help="folder for the output DatasetDict (save_to_disk); required unless "
@@ -43,14 +42,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--max_per_corpus", type=int, default=0,
                    help="read at most this many alignments of an OPUS corpus in the xml/raw form (0: all); as in "
                         "the original, moses-form OPUS files and --hf_corpora are read whole (see --cap_every_corpus)")
-    p.add_argument("--cap_every_corpus", action="store_true",
+    p.add_argument("--cap_every_corpus", action=argparse.BooleanOptionalAction, default=False,
                    help="apply --max_per_corpus to moses-form OPUS corpora and --hf_corpora too")
     p.add_argument("--min_len", type=int, default=4, help="fewest whitespace words per side")
     p.add_argument("--max_len", type=int, default=64, help="most whitespace words per side")
     p.add_argument("--len_ratio_low", type=float, default=0.67,
                    help="keep a pair when src/tgt word ratio (or its inverse) is in [low, high]")
     p.add_argument("--len_ratio_high", type=float, default=1.5, help="see --len_ratio_low")
-    p.add_argument("--no_langid", action="store_true", help="skip the language-identification filter")
+    p.add_argument("--langid", action=argparse.BooleanOptionalAction, default=True, help="the language-identification filter (--no-langid skips it)")
     p.add_argument("--moses_rules", default="english", choices=["english", "per_language"],
                    help="Moses punctuation rules: English on both sides (the original), or each side with its "
                         "own language's rules")
@@ -69,15 +68,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--opus_root", default="", help="optional local OPUS mirror root (opustools root_directory)")
     p.add_argument("--preprocess", default="moses", choices=["moses", "raw", "xml"],
                    help="OPUS form to download; any form already in --opus_download_dir is used")
-    p.add_argument("--skip_bad_corpora", action="store_true",
+    p.add_argument("--skip_bad_corpora", action=argparse.BooleanOptionalAction, default=False,
                    help="skip an OPUS corpus whose local file is truncated, corrupt or not UTF-8, with a warning (as "
                         "the original does), instead of stopping with an error that names the file")
-    p.add_argument("--cleanup_work_dir_on_success", action="store_true", help="delete --work_dir after success")
+    p.add_argument("--cleanup_work_dir_on_success", action=argparse.BooleanOptionalAction, default=False, help="delete --work_dir after success")
     p.add_argument("--log_level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.add_argument("--log_file", default="", help="also write the log to this file")
-    p.add_argument("--upload_data", action="store_true", help="push the dataset to --hub_repo as --config_name")
-    p.add_argument("--hub_repo", default="",
-                   help="hub dataset repo to push to (default: <your user>/backpack-parallel)")
+    p.add_argument("--upload_data", action=argparse.BooleanOptionalAction, default=False, help="push the dataset to --hub_repo as --config_name")
+    p.add_argument("--hub_repo", default=None,
+                   help="hub dataset repo to push to (None: <your user>/backpack-parallel)")
     p.add_argument("--config_name", default="", help="hub config name for the upload, e.g. eng-swh-100k")
     p.add_argument("--push_max_shard_size", default="1GB", help="shard size for push_to_hub")
     p.add_argument("--upload_from_disk", default="",
@@ -128,11 +127,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     validate(args)
     set_hint("rerun the same command to resume: finished stages are kept in --work_dir")
     target = check_upload_possible(args.hub_repo, args.config_name) if args.upload_data else None
+    from langadapt.corpus.pipeline import CorpusBuildConfig, build_corpus  # sacremoses, numpy: after the flags
+
     config = CorpusBuildConfig(
         src=args.src, tgt=args.tgt, hf_out=Path(args.hf_out), work_dir=Path(args.work_dir),
         corpora=list(args.corpora), hf_corpora=list(args.hf_corpora), hf_corpora_split=args.hf_corpora_split,
         max_per_corpus=args.max_per_corpus, min_len=args.min_len, max_len=args.max_len,
-        len_ratio_low=args.len_ratio_low, len_ratio_high=args.len_ratio_high, langid=not args.no_langid,
+        len_ratio_low=args.len_ratio_low, len_ratio_high=args.len_ratio_high, langid=args.langid,
         labse_threshold=args.labse_threshold, labse_model=args.labse_model, batch_size=args.batch_size,
         target_size=args.target_size, seed=args.seed, opus_download_dir=args.opus_download_dir,
         opus_root=args.opus_root or None, preprocess=args.preprocess, hf_timeout_sec=args.hf_timeout_sec,

@@ -10,7 +10,6 @@ from typing import Optional, Sequence
 
 from langadapt.cli import run_cli, setup_logging
 from langadapt.commit.args import parse_flags, resolve_args
-from langadapt.commit.loop import train
 
 logger = logging.getLogger("commit_train")
 
@@ -19,6 +18,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_flags(argv)
     setup_logging(args.log_level)
     args = resolve_args(args)
+    from langadapt.commit.loop import train  # torch: only once the flags have parsed
+
     results = train(args)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(results, sort_keys=True))

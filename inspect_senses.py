@@ -13,13 +13,13 @@ import dataclasses
 import json
 import logging
 
-from langadapt.cli import run_cli, setup_logging
+from langadapt.cli import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger("inspect_senses")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="hub id or folder of the (adapted) Backpack")
     p.add_argument("--compare", default=None, metavar="BASE_MODEL",
                    help="hub id or folder of the base Backpack to compare each sense with")

@@ -13,13 +13,13 @@ import argparse
 import json
 import logging
 
-from langadapt.cli import run_cli, setup_logging
+from langadapt.cli import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger("sense_collapse")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", required=True, help="hub id or local folder of the Backpack checkpoint")
     p.add_argument("--lang", default="swh_Latn", help="FLORES-200 language (swh_Latn, ind_Latn, est_Latn, tur_Latn)")
     p.add_argument("--split", default="devtest", choices=["dev", "devtest"], help="FLORES split")

@@ -16,13 +16,13 @@ import json
 import logging
 import time
 
-from langadapt.cli import run_cli, setup_logging
+from langadapt.cli import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger("run_ablations")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="hub id or local folder of the Backpack LM")
     p.add_argument("--tokenizer", default=None, help="hub id or folder of a fast tokenizer (default: --model)")
     p.add_argument("--src", required=True, help="source language code (en, eng, eng_Latn...)")

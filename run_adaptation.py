@@ -12,9 +12,7 @@ import json
 import logging
 from typing import Optional, Sequence
 
-from langadapt.adaptation import LossSchedule
-from langadapt.cli import run_cli, setup_logging
-from langadapt.sense_adaptation.trainer import AdaptationConfig, train_adaptation
+from langadapt.cli import make_parser, run_cli, setup_logging
 
 logger = logging.getLogger("run_adaptation")
 
@@ -24,7 +22,7 @@ SCHEDULE_FIELDS = ("align_pct", "polish_pct", "w_ctx_align", "w_sns_align", "w_l
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = make_parser(__doc__)
     flag = argparse.BooleanOptionalAction
 
     data = p.add_argument_group("model and data")
@@ -86,13 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--max_steps", type=int, default=40_000, help="optimiser steps (data repeats as needed)")
     opt.add_argument("--use_fp16", action=flag, default=True,
                      help="fp16 autocast with gradient scaling (CUDA only; on CPU runs fp32 with a warning)")
-    opt.add_argument("--bf16", action="store_true", help="bf16 autocast (takes precedence over --use_fp16)")
+    opt.add_argument("--bf16", action=flag, default=False, help="bf16 autocast (takes precedence over --use_fp16)")
     opt.add_argument("--seed", type=int, default=42, help="seed for data order, dropout and initialisation")
 
     run = p.add_argument_group("run, checkpoints and logging")
     run.add_argument("--save_dir", required=True,
                      help="output folder: final model, metrics.jsonl, plot, checkpoints/")
-    run.add_argument("--overwrite_output_dir", action="store_true", help="delete a non-empty --save_dir first")
+    run.add_argument("--overwrite_output_dir", action=flag, default=False, help="delete a non-empty --save_dir first")
     run.add_argument("--resume_from_checkpoint", action=flag, default=False,
                      help="continue from the latest checkpoint in --save_dir (starts fresh when there is none)")
     run.add_argument("--save_every", type=int, default=0, help="checkpoint every N steps (0: off)")
@@ -107,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> AdaptationConfig:
+def config_from_args(args: argparse.Namespace):
+    """The trainer's config (torch is imported here, after the flags have parsed)."""
+    from langadapt.adaptation import LossSchedule
+    from langadapt.sense_adaptation.trainer import AdaptationConfig
+
     values = vars(args).copy()
     values.pop("log_level")
     schedule = LossSchedule(**{name: values.pop(name) for name in SCHEDULE_FIELDS}, use_lm=args.add_lm_loss)
@@ -117,6 +119,8 @@ def config_from_args(args: argparse.Namespace) -> AdaptationConfig:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
+    from langadapt.sense_adaptation.trainer import train_adaptation
+
     summary = train_adaptation(config_from_args(args))
     if summary:
         print(json.dumps(summary, sort_keys=True))

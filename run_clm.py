@@ -5,26 +5,40 @@
         --do_train --do_eval --output_dir <out> --block_size 512 ...
 
 A single argument ending in .json is read as the flags. Runs unchanged under torchrun / accelerate launch;
-rerunning into the same --output_dir resumes from its latest checkpoint.
+rerunning into the same --output_dir resumes from its latest checkpoint. `--help` lists the flags most runs
+need, at once; `--help_all` every TrainingArguments flag.
 """
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from typing import Optional, Sequence
 
-import transformers
-
 from langadapt.cli import run_cli, setup_logging
-from langadapt.clm import parse_clm_arguments, train_clm
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        from langadapt.clm.quick_help import quick_help_parser
+
+        quick_help_parser().print_help()
+        return 0
+    if "--help_all" in argv:
+        argv = ["--help"]
+    import transformers
+
+    from langadapt.clm.arguments import parse_clm_arguments
+    from langadapt.clm.runner import train_clm
+
     model_args, data_args, training_args = parse_clm_arguments(argv)
-    if training_args.should_log:
-        transformers.utils.logging.set_verbosity_info()  # as transformers' run_clm: the main process says what it does
-    level = training_args.get_process_log_level()
+    # The main process says what it does (INFO); transformers' own chatter (config dumps, offline-mode notes)
+    # only with --log_level debug. Other processes: --log_level_replica (warning).
+    passive = training_args.log_level == "passive" and training_args.should_log
+    level = logging.INFO if passive else training_args.get_process_log_level()
     setup_logging(level)
-    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level if level <= logging.DEBUG else max(level, logging.WARNING))
     metrics = train_clm(model_args, data_args, training_args)
     if training_args.should_log:
         print(json.dumps(metrics, sort_keys=True))

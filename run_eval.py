@@ -5,12 +5,10 @@ import argparse
 import logging
 import warnings
 
-from langadapt.cli import run_cli, setup_logging
+from langadapt.cli import make_parser, run_cli, setup_logging
 from langadapt.errors import LangAdaptError
 from langadapt.evaluation.model_io import add_model_arguments, load_model_for_eval
-from langadapt.evaluation.reporting import log_to_wandb, summary_line, write_results, write_samples
-from langadapt.evaluation.runner import (DIRECTIONS, ORIGINAL_MAX_LENGTH, PMI_PRIORS, SCORING_MODES, EvalConfig,
-                                         prepare_task, run_prepared)
+from langadapt.evaluation.config import DIRECTIONS, ORIGINAL_MAX_LENGTH, PMI_PRIORS, SCORING_MODES, EvalConfig
 from langadapt.evaluation.tasks import TASKS
 
 logger = logging.getLogger("run_eval")
@@ -20,7 +18,7 @@ TATOEBA_DIRECTIONS = {"en2xx": "src2tgt", "xx2en": "tgt2src", "both": "both"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = make_parser(__doc__)
     add_model_arguments(p)
     p.add_argument("--task", required=True, help=f"one of: {', '.join(TASKS)}")
     p.add_argument("--lang", required=True, help="language: 2- or 3-letter code, FLORES tag for belebele; "
@@ -31,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scoring", choices=SCORING_MODES, default="cond",
                    help="cond: log-likelihood of the option; pmi: minus lambda x its likelihood after a neutral "
                         "prefix; letter: options listed A/B/.., score of each letter after 'Answer:'")
-    p.add_argument("--use_mean_nll", action="store_true",
+    p.add_argument("--use_mean_nll", action=argparse.BooleanOptionalAction, default=False,
                    help="divide an option's log-likelihood by its tokens (wins over --length_alpha, as the original)")
     p.add_argument("--length_alpha", type=float, default=0.0,
                    help="divide an option's log-likelihood by tokens^alpha (0: no normalisation)")
@@ -61,17 +59,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the original's name for the retrieval direction: en2xx, xx2en or both")
     p.add_argument("--tatoeba_file", default=None,
                    help="tatoeba_retrieval: local TSV (header src, tgt) or any --data_path file of pairs")
-    p.add_argument("--no_shared_context", action="store_true",
-                   help="score each option as a full sequence instead of reusing the context's cache")
+    p.add_argument("--shared_context", action=argparse.BooleanOptionalAction, default=True,
+                   help="reuse the context's cache for its options (--no-shared_context: score each option as a full "
+                        "sequence)")
     p.add_argument("--output_file", default=None, help="results JSON")
     p.add_argument("--log_samples", default=None, help="per-example JSONL")
-    p.add_argument("--use_wandb", action="store_true", help="log the results to Weights & Biases")
+    p.add_argument("--use_wandb", action=argparse.BooleanOptionalAction, default=False, help="log the results to Weights & Biases")
     p.add_argument("--wandb_project", default="eval", help="W&B project")
     p.add_argument("--wandb_entity", default=None, help="W&B entity (team or user)")
     p.add_argument("--wandb_run_name", default=None, help="W&B run name (default: task-lang-scoring)")
     p.add_argument("--wandb_group", default=None, help="W&B group")
     p.add_argument("--wandb_job_type", default="eval", help="W&B job type")
-    p.add_argument("--silence_warnings", action="store_true", help="hide Python warnings")
+    p.add_argument("--silence_warnings", action=argparse.BooleanOptionalAction, default=False, help="hide Python warnings")
     p.add_argument("--log_level", default="INFO")
     return p.parse_args(argv)
 
@@ -92,11 +91,14 @@ def config_from_args(args) -> EvalConfig:
         limit=args.limit or (args.subset or None), data_path=args.data_path or args.tatoeba_file,
         batch_size=args.batch_size, max_length=max_length, max_new_tokens=args.max_new_tokens,
         retrieval_direction=args.retrieval_direction or TATOEBA_DIRECTIONS[args.tatoeba_dir],
-        share_context=not args.no_shared_context)
+        share_context=args.shared_context)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from langadapt.evaluation.reporting import log_to_wandb, summary_line, write_results, write_samples  # torch
+    from langadapt.evaluation.runner import prepare_task, run_prepared
+
     setup_logging(args.log_level)
     if args.silence_warnings:
         warnings.filterwarnings("ignore")

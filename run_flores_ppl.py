@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from langadapt.cli import run_cli, setup_logging
+from langadapt.cli import make_parser, run_cli, setup_logging
 from langadapt.errors import LangAdaptError
 from langadapt.evaluation.flores import SPLITS, load_flores_sentences
 from langadapt.evaluation.model_io import add_model_arguments, context_length, load_model_for_eval, prefix_token_id
-from langadapt.evaluation.perplexity import corpus_perplexity
-from langadapt.evaluation.reporting import summary_line, write_results
 from langadapt.languages import flores_tag
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = make_parser(__doc__)
     add_model_arguments(p)
     p.add_argument("--lang", required=True, help="FLORES tag (swh_Latn) or a 2/3-letter code")
     p.add_argument("--split", choices=SPLITS, default="devtest", help="FLORES split")
@@ -23,7 +21,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "flores200_dataset folder ({split}/{lang}.{split}), saved dataset or parquet file")
     p.add_argument("--batch_size", type=int, default=64, help="sentences per forward pass")
     p.add_argument("--max_length", type=int, default=256, help="tokens kept per sentence (longer ones are cut)")
-    p.add_argument("--prefix_token", action="store_true",
+    p.add_argument("--prefix_token", action=argparse.BooleanOptionalAction, default=False,
                    help="prepend BOS/EOS so every sentence token is predicted (default: the first token is "
                         "context only, as in the original)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N sentences")
@@ -34,6 +32,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from langadapt.evaluation.perplexity import corpus_perplexity  # torch: only once the flags have parsed
+    from langadapt.evaluation.reporting import summary_line, write_results
+
     setup_logging(args.log_level)
     if args.batch_size < 1 or args.max_length < 2:
         raise LangAdaptError("--batch_size must be >= 1 and --max_length >= 2")

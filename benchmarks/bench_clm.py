@@ -25,7 +25,8 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import torch  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
-from langadapt.clm import parse_clm_arguments, train_clm  # noqa: E402
+from langadapt.clm.arguments import parse_clm_arguments
+from langadapt.clm.runner import train_clm  # noqa: E402
 from langadapt.clm.runner import prepare_blocks  # noqa: E402
 from langadapt.models import load_causal_lm, load_tokenizer  # noqa: E402
 from langadapt.toy_models import save_tiny_model, tiny_backpack_config, train_byte_bpe_tokenizer  # noqa: E402

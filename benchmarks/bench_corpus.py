@@ -144,7 +144,7 @@ def measure(kind: str, download: Path, pairs: int, num_proc: int, langid: bool) 
     """Run one pipeline in a fresh subprocess; returns its throughput and peak RSS."""
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, __file__, "--_worker", kind, "--_download", str(download), "--_out", out,
-                   "--num_proc", str(num_proc)] + ([] if langid else ["--no_langid"])
+                   "--num_proc", str(num_proc)] + ([] if langid else ["--no-langid"])
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise SystemExit(f"{kind} run failed:\n{result.stderr[-3000:]}")
@@ -173,7 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=200_000)
     parser.add_argument("--num_proc", type=int, default=1, help="our pipeline's language-id workers")
-    parser.add_argument("--no_langid", action="store_true")
+    parser.add_argument("--no-langid", action="store_true")
     parser.add_argument("--rss_pairs", type=int, default=0, help="also measure our peak RSS at this many pairs")
     parser.add_argument("--skip_baseline", action="store_true", help="measure only our pipeline")
     parser.add_argument("--_worker", choices=["ours", "baseline"], help=argparse.SUPPRESS)

@@ -6,6 +6,7 @@ the run stopped, and exit status 130 / 143.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -16,6 +17,12 @@ from .errors import LangAdaptError
 from .run_folder import RunInterrupted, exit_interrupted, install_signal_handlers
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def make_parser(description: Optional[str], **kwargs) -> argparse.ArgumentParser:
+    """Every script's parser: defaults shown, and abbreviations refused, so a typo never matches another flag."""
+    kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+    return argparse.ArgumentParser(description=description, allow_abbrev=False, **kwargs)
 
 
 def setup_logging(level: str | int = "INFO", log_file: Optional[str] = None) -> None:
@@ -31,9 +38,19 @@ def setup_logging(level: str | int = "INFO", log_file: Optional[str] = None) -> 
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
 
 
+def no_library_bars_off_terminal() -> None:
+    """In a log file, the libraries' tqdm bars (weights loading, dataset maps, shard writing) would add a
+    carriage-return run each; off a terminal they are switched off before the libraries are imported, and our
+    own progress reports in lines (`langadapt.progress`)."""
+    if not sys.stderr.isatty():
+        for variable in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
+            os.environ.setdefault(variable, "1")
+
+
 def run_cli(main: Callable[[Optional[Sequence[str]]], object], argv: Optional[Sequence[str]] = None) -> None:
     """Run a script's `main`, turning user errors into `error: ...` and exit status 2."""
     install_signal_handlers()
+    no_library_bars_off_terminal()
     try:
         result = main(argv)
     except LangAdaptError as err:

@@ -9,7 +9,8 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 import run_clm
-from langadapt.clm import parse_clm_arguments, train_clm
+from langadapt.clm.arguments import parse_clm_arguments
+from langadapt.clm.runner import train_clm
 from langadapt.cli import run_cli
 from langadapt.errors import LangAdaptError
 

@@ -199,7 +199,7 @@ def test_killed_process_then_rerun_equals_an_uninterrupted_build(sources, encode
     pairs = [(f"{s} Number {i} is here.", f"{t} Namba {i} iko hapa.") for i in range(300) for s, t in GOOD[:1]]
     write_opus_moses_zip(sources["download"], "Big", "en", "sw", pairs)
     common = ["--corpora", "Big", "--hf_corpora", "--labse_model", str(encoder_dir), "--batch_size", "4",
-              "--labse_threshold", "0.5", "--no_langid"]
+              "--labse_threshold", "0.5", "--no-langid"]
     script = [sys.executable, str(ROOT / "build_opus_corpus.py")]
     ref = subprocess.run([*script, *seed_argv(sources, tmp / "ref", tmp / "refwork"), *common],
                          capture_output=True, text=True, cwd=ROOT)

@@ -145,7 +145,7 @@ QUOTED = ("He said \"yes\", and then he walked home slowly.", "Alisema \"ndiyo\"
 @pytest.mark.parametrize("flags, rules", [((), "en"), (("--moses_rules", "per_language"), "sw")])
 def test_target_side_moses_rules(tmp_path, flags, rules):
     write_opus_moses_zip(tmp_path / "opus", "Good", "en", "sw", [QUOTED])
-    assert build_opus_corpus.main(build_argv(tmp_path, "--no_langid", *flags)) == 0
+    assert build_opus_corpus.main(build_argv(tmp_path, "--no-langid", *flags)) == 0
     en, sw = MosesPunctNormalizer(lang="en"), MosesPunctNormalizer(lang=rules)
     assert saved(tmp_path) == [(en.normalize(QUOTED[0]), sw.normalize(QUOTED[1]))]
     assert (rules == "en") == (saved(tmp_path)[0][1] == 'Alisema "ndiyo," kisha akarudi nyumbani polepole.')

@@ -16,7 +16,8 @@ import run_adaptation
 import run_clm
 from killed_runs import as_killed_after
 from langadapt.cli import run_cli
-from langadapt.clm import parse_clm_arguments, train_clm
+from langadapt.clm.arguments import parse_clm_arguments
+from langadapt.clm.runner import train_clm
 from langadapt.run_folder import trim_jsonl
 from test_adaptation_run import base_args, parallel_data  # noqa: F401  (fixture)
 from test_clm_train import clm_args, one_thread  # noqa: F401  (fixture)
@@ -265,8 +266,11 @@ def test_sigint_to_a_real_process_prints_one_line(tmp_path):
     script.write_text("import time\nfrom langadapt.cli import run_cli\n"
                       "def main(argv):\n    print('ready', flush=True)\n    time.sleep(60)\n"
                       "run_cli(main)\n")
+    # A shell without job control starts background jobs with SIGINT ignored, and Python then keeps it
+    # ignored: the child gets the default disposition back, as in a terminal.
     process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert process.stdout.readline().strip() == "ready"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)

@@ -124,10 +124,10 @@ class SimAlignAligner:
                                  "use --aligner eflomal offline") from err
 
     def align(self, src_words: Sequence[list[str]], tgt_words: Sequence[list[str]]) -> list[Pairs]:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
         out = []
-        for src, tgt in tqdm(list(zip(src_words, tgt_words)), desc="SimAlign", leave=False):
+        for src, tgt in progress_bar(list(zip(src_words, tgt_words)), desc="SimAlign", leave=False):
             out.append([tuple(p) for p in self.aligner.get_word_aligns(src, tgt).get("mwmf", [])])
         return out
 

@@ -113,13 +113,13 @@ def sense_collapse(model, tokenizer, sentences: Sequence[str], batch_size: int, 
                    tau: float = 1.0, compute_entropy: bool = False, compute_offcos: bool = False,
                    log_interval: int = 0, logger=None, progress: bool = True) -> dict:
     """The collapse metrics over `sentences` (each truncated to `max_length` tokens)."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     from ..evaluation.batching import pad_right
 
     device = next(model.parameters()).device
     totals = CollapseTotals()
-    bar = tqdm(range(0, len(sentences), batch_size), desc="sense collapse", disable=not progress)
+    bar = progress_bar(range(0, len(sentences), batch_size), desc="sense collapse", disable=not progress)
     for number, start in enumerate(bar, 1):
         rows = [tokenizer(text, add_special_tokens=False)["input_ids"][:max_length]
                 for text in sentences[start: start + batch_size]]

@@ -95,14 +95,14 @@ class PairBatch:
 def iter_pair_batches(model, tokenizer, corpus: AlignedCorpus, batch_size: int, device,
                       max_pairs: Optional[int] = None, progress: bool = True) -> Iterator[PairBatch]:
     """Aligned-pair features, batch by batch over the sentences that have pairs, up to `max_pairs`."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     from ..models import max_positions
 
     max_length = max_positions(model.config) or 1024
     todo = [n for n, pairs in enumerate(corpus.pairs) if pairs]
     budget = max_pairs if max_pairs is not None else corpus.num_pairs
-    bar = tqdm(total=min(budget, corpus.num_pairs), desc="aligned pairs", unit="pair", disable=not progress)
+    bar = progress_bar(total=min(budget, corpus.num_pairs), desc="aligned pairs", unit="pair", disable=not progress)
     for start in range(0, len(todo), batch_size):
         if budget <= 0:
             break

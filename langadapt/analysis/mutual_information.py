@@ -51,7 +51,7 @@ def estimate_mi_gap(source: torch.Tensor, target: torch.Tensor, steps: int = 800
                     device: Optional[str] = None, progress: bool = False,
                     holdout: float = 0.2) -> tuple[dict, list[float]]:
     """(metrics, per-step training loss) of the critic on aligned rows source[i] <-> target[i]."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     if source.shape[0] != target.shape[0]:
         raise ValueError("source and target need the same number of rows")
@@ -72,7 +72,7 @@ def estimate_mi_gap(source: torch.Tensor, target: torch.Tensor, steps: int = 800
     optimiser = torch.optim.Adam(critic.parameters(), lr=lr)
     size = min(batch, n)
     history = []
-    for _ in tqdm(range(steps), desc="MI critic", leave=False, disable=not progress):
+    for _ in progress_bar(range(steps), desc="MI critic", leave=False, disable=not progress):
         index = torch.randint(0, n, (size,), generator=generator).to(device)
         shuffle = torch.randperm(size, generator=generator).to(device)
         xb, yb = x[index], y[index]

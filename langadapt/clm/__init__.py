@@ -1,5 +1,3 @@
-"""run_clm: pretrain or retune Backpack (and any causal) LMs with transformers' run_clm flags."""
-from .arguments import ClmTrainingArguments, DataTrainingArguments, ModelArguments, parse_clm_arguments
-from .runner import train_clm
+"""run_clm: pretrain or retune Backpack (and any causal) LMs with transformers' run_clm flags.
 
-__all__ = ["ClmTrainingArguments", "DataTrainingArguments", "ModelArguments", "parse_clm_arguments", "train_clm"]
+The modules import transformers; this package file imports nothing, so `run_clm.py --help` stays fast."""

@@ -15,6 +15,7 @@ import logging
 import sys
 from typing import Optional, Sequence
 
+from ..cli import make_parser
 from ..errors import LangAdaptError
 
 logger = logging.getLogger(__name__)
@@ -61,13 +62,14 @@ def parse_bool(value: str | bool) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="COMMIT: code-mixed instruction tuning (and code-mixed alignment) of a causal LM.",
-        allow_abbrev=False)
+    parser = make_parser("COMMIT: code-mixed instruction tuning (and code-mixed alignment) of a causal LM.")
     add = parser.add_argument
 
     def flag(*names, **kwargs):
+        """EasyLM's `--name=True/False` (a bare `--name` is True) and `--no-name`."""
         add(*names, type=parse_bool, nargs="?", const=True, metavar="BOOL", **kwargs)
+        dest = kwargs.get("dest") or names[0][2:].replace(".", "_")
+        add(f"--no-{names[0][2:]}", dest=dest, action="store_const", const=False, help=argparse.SUPPRESS)
 
     def seeded(adder, *names, dest, help="", **kwargs):
         """A flag defaulting to the COMMIT README's value, or EasyLM's in an EasyLM-style command."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..distributed import (build_accelerator, full_model_state_dict, load_local_optimizer_state,
                            local_optimizer_state, shard_model)
@@ -136,7 +136,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                      vars(args), resume_id=wandb_id)
     tokens_per_step = args.batch_size * args.seq_length
     accumulate = args.gradient_accumulation_steps
-    progress = tqdm(total=args.total_steps, initial=step, desc="COMMIT", disable=not accelerator.is_main_process)
+    stage = "code-mixed alignment" if args.mode == "text" else "instruction tuning"
+    progress = progress_bar(total=args.total_steps, initial=step, desc=stage, unit="step",
+                            disable=not accelerator.is_main_process)
     started, start_step, loss, grad_norm = time.perf_counter(), step, float("nan"), None
     step_loss = torch.zeros((), device=accelerator.device)
     while step < args.total_steps:

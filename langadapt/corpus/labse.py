@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import numpy as np
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import LangAdaptError
 from . import records
@@ -75,7 +75,7 @@ def labse_filter(merged: Path, out: Path, fingerprint: str, threshold: float, ba
     kept_by_corpus: Counter = Counter()
     parts = []
     try:
-        with tqdm(total=total, desc="LaBSE", unit="pair") as progress:
+        with progress_bar(total=total, desc="LaBSE", unit="pair") as progress:
             for index, chunk in enumerate(_chunks(merged, chunk_rows)):
                 part = parts_dir / f"part-{index:06d}.jsonl.gz"
                 part_fingerprint = records.fingerprint({"stage": fingerprint, "chunk": index})

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import LangAdaptError
 from ..languages import get_language
@@ -103,8 +103,7 @@ def _read_stage(corpus: _Corpus, path: Path, key: str, skip_bad_files: bool) -> 
         return True
     try:
         with records.atomic_records(path, key) as writer:
-            pairs = tqdm(corpus.source.pairs(corpus.maximum), desc=f"{corpus.stats.name}: read", unit="pair",
-                         total=corpus.maximum or None)
+            pairs = progress_bar(corpus.source.pairs(corpus.maximum), desc=f"{corpus.stats.name}: read", unit="pair")
             writer.write_many([s, t] for s, t in pairs)
     except CorpusFileError as why:
         if not skip_bad_files:
@@ -127,7 +126,7 @@ def _filter_stage(corpus: _Corpus, raw: Path, path: Path, key: str, settings: Fi
     counts: dict[str, int] = {}
     total = records.read_marker(raw)["records"]
     with records.atomic_records(path, key, {"counts": counts}) as writer:
-        raw_pairs = tqdm(records.read_records(raw), desc=f"{corpus.stats.name}: filter", unit="pair", total=total)
+        raw_pairs = progress_bar(records.read_records(raw), desc=f"{corpus.stats.name}: filter", unit="pair", total=total)
         writer.write_many(filter_pairs(raw_pairs, settings, counts, num_proc=num_proc))
 
 
@@ -141,7 +140,7 @@ def _merge_stage(filtered: list[tuple[int, Path]], path: Path, key: str) -> None
     with records.atomic_records(path, key, {"dedup_by_corpus": per_corpus}) as writer:
         for index, part in filtered:
             kept = 0
-            for src, tgt in tqdm(records.read_records(part), desc="merge + dedup", unit="pair",
+            for src, tgt in progress_bar(records.read_records(part), desc="merge + dedup", unit="pair",
                                  total=records.read_marker(part)["records"]):
                 if seen.first_time(src, tgt):
                     writer.write([src, tgt, index])

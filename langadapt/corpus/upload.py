@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from ..errors import LangAdaptError
 
@@ -18,7 +19,7 @@ class UploadTarget:
     token: str
 
 
-def check_upload_possible(hub_repo: str, config_name: str) -> UploadTarget:
+def check_upload_possible(hub_repo: Optional[str], config_name: str) -> UploadTarget:
     """Fail now (not after hours of building) when the upload could not happen."""
     from huggingface_hub import get_token
 
@@ -28,7 +29,7 @@ def check_upload_possible(hub_repo: str, config_name: str) -> UploadTarget:
     if not token:
         raise LangAdaptError("--upload_data/--upload_from_disk need a hub token: set HF_TOKEN or run "
                              "`huggingface-cli login`")
-    repo = hub_repo.strip() or f"{_user(token)}/{DEFAULT_REPO_NAME}"
+    repo = (hub_repo or "").strip() or f"{_user(token)}/{DEFAULT_REPO_NAME}"
     return UploadTarget(repo=repo, config_name=config_name.strip(), token=token)
 
 

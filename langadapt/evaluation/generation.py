@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import LangAdaptError
 from .batching import last_logits_only, pad_left, positions_from_mask
@@ -48,7 +48,7 @@ class GreedyGenerator:
         order = sorted(range(len(fitted)), key=lambda i: -len(fitted[i]))
         outputs = [""] * len(fitted)
         batches = [order[i: i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        for batch in tqdm(batches, desc="generating", disable=not self.progress, leave=False):
+        for batch in progress_bar(batches, desc="generating", disable=not self.progress, leave=False):
             for i, text in zip(batch, self._generate_batch([fitted[i] for i in batch])):
                 outputs[i] = text
         return outputs

@@ -1,10 +1,9 @@
 """Load any causal LM for evaluation, with the dtype and device the user asked for."""
 from __future__ import annotations
 
+import argparse
 import logging
 from typing import Optional
-
-import torch
 
 from ..errors import LangAdaptError
 
@@ -16,17 +15,21 @@ def add_model_arguments(parser) -> None:
     parser.add_argument("--model_path", required=True,
                         help="hub id or local folder of the model (Backpack or any HF causal LM)")
     parser.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
-    parser.add_argument("--fp16", action="store_true", help="evaluate in float16 (on GPU)")
-    parser.add_argument("--bf16", action="store_true", help="evaluate in bfloat16 (on GPU)")
+    parser.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=False, help="evaluate in float16 (on GPU)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False, help="evaluate in bfloat16 (on GPU)")
 
 
-def resolve_dtype(fp16: bool, bf16: bool) -> Optional[torch.dtype]:
+def resolve_dtype(fp16: bool, bf16: bool) -> Optional["torch.dtype"]:
+    import torch
+
     if fp16 and bf16:
         raise LangAdaptError("--fp16 and --bf16 are exclusive; pass one of them")
     return torch.float16 if fp16 else torch.bfloat16 if bf16 else None
 
 
-def resolve_device(device: Optional[str]) -> torch.device:
+def resolve_device(device: Optional[str]) -> "torch.device":
+    import torch
+
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, asdict
 from typing import Optional, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import LangAdaptError
 from .batching import pad_right, positions_from_mask, token_logprobs
@@ -66,7 +66,7 @@ def corpus_perplexity(model, tokenizer, sentences: Sequence[str], max_length: in
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
     total_nll, total_tokens = 0.0, 0
     chunks = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
-    for chunk in tqdm(chunks, desc="perplexity", disable=not progress, leave=False):
+    for chunk in progress_bar(chunks, desc="perplexity", disable=not progress, leave=False):
         ids, mask = pad_right([encoded[i][0] for i in chunk], pad_id, device)
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask)).logits
         lp, _ = token_logprobs(logits[:, :-1], ids[:, 1:])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from .batching import pad_right, positions_from_mask
 
@@ -25,7 +25,7 @@ def embed_sentences(model, tokenizer, sentences: Sequence[str], max_length: int,
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     result = torch.zeros(len(encoded), 0)
     chunks = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
-    for chunk in tqdm(chunks, desc="embedding", disable=not progress, leave=False):
+    for chunk in progress_bar(chunks, desc="embedding", disable=not progress, leave=False):
         ids, mask = pad_right([encoded[i] for i in chunk], pad_id, device)
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
                     output_hidden_states=True)

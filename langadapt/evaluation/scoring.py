@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from ..errors import LangAdaptError
 from .batching import (last_logits_only, pad_left, pad_right, positions_from_mask, select_cache_rows,
@@ -143,14 +143,14 @@ class LoglikelihoodScorer:
             order = sorted(range(len(rows)), key=lambda i: -len(rows[i].tokens))
             per_batch = self.batch_size * max(1, round(len(rows) / max(len(examples), 1)))
             batches = [order[i: i + per_batch] for i in range(0, len(order), per_batch)]
-            for batch in tqdm(batches, desc="scoring", disable=not self.progress, leave=False):
+            for batch in progress_bar(batches, desc="scoring", disable=not self.progress, leave=False):
                 for i, score in zip(batch, self._score_full([rows[i] for i in batch])):
                     flat_scores[i] = score
         return [flat_scores[start: start + len(ex)] for start, ex in zip(starts, examples)]
 
     def _run_shared(self, rows, groups, flat_scores) -> bool:
         batches = pack_batches(groups, self.batch_size, self.max_length)
-        for batch in tqdm(batches, desc="scoring", disable=not self.progress, leave=False):
+        for batch in progress_bar(batches, desc="scoring", disable=not self.progress, leave=False):
             scores = self._score_shared(rows, batch)
             if scores is None:
                 return False

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 from transformers import get_scheduler
 
 from ..adaptation import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
@@ -326,7 +326,7 @@ class AdaptationRun:
 
         if start == 0:
             evaluate(0)
-        progress = tqdm(total=config.max_steps, initial=start, desc="sense adaptation", disable=not self.is_main)
+        progress = progress_bar(total=config.max_steps, initial=start, desc="sense adaptation", disable=not self.is_main)
         batches = iter(train_loader)
         last_eval = 0 if start == 0 else None
         for step in range(start + 1, config.max_steps + 1):

@@ -1,6 +1,7 @@
 """FLORES perplexity equals exp of the mean token NLL computed directly, with exact token counts."""
 import json
 import math
+import statistics
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 import run_flores_ppl
 from langadapt.errors import LangAdaptError
 from langadapt.evaluation.flores import load_flores_sentences
-from langadapt.evaluation.perplexity import corpus_perplexity
+from langadapt.evaluation.perplexity import corpus_perplexity, ratio_stderr
 from langadapt.models import load_causal_lm, load_tokenizer
 
 FLORES = "examples/data/eval/flores"
@@ -32,13 +33,26 @@ def test_perplexity_is_exp_mean_nll_over_predicted_tokens(request, fixture, pref
     result = corpus_perplexity(model, tok, sentences, max_length=128, batch_size=3, prefix_token=prefix_id,
                                progress=False)
     encoded = [([prefix_id] if prefix else []) + tok.encode(s) for s in sentences]
-    total = sum(direct_nll(model, ids) for ids in encoded)
+    per_sentence = [direct_nll(model, ids) for ids in encoded]
+    total = sum(per_sentence)
     tokens = sum(len(ids) - 1 for ids in encoded)
     assert result.predicted_tokens == tokens
     assert result.perplexity == pytest.approx(math.exp(total / tokens), rel=1e-4)
     text = sentences if prefix else [s[len(tok.decode(tok.encode(s)[:1])):] for s in sentences]
     assert result.predicted_bytes == sum(len(t.encode("utf-8")) for t in text)
     assert result.bits_per_byte == pytest.approx(total / math.log(2) / result.predicted_bytes, rel=1e-4)
+    # each sentence's NLL reaches the error term of its own sentence, whatever the batching order
+    residuals = [nll - total / tokens * (len(ids) - 1) for nll, ids in zip(per_sentence, encoded)]
+    n = len(sentences)
+    spread = math.sqrt(sum(r * r for r in residuals) / (n - 1) / n) / (tokens / n)
+    assert result.nll_per_token_stderr == pytest.approx(spread, rel=1e-3)
+
+
+def test_ratio_stderr_with_equal_denominators_is_the_standard_error_of_the_mean():
+    values = [1.0, 2.0, 4.0, 7.0]
+    assert ratio_stderr(values, [1, 1, 1, 1]) == pytest.approx(statistics.stdev(values) / 2)
+    assert ratio_stderr([2.0, 4.0, 8.0, 14.0], [2, 2, 2, 2]) == pytest.approx(statistics.stdev(values) / 2)
+    assert math.isnan(ratio_stderr([1.0], [1]))
 
 
 def test_long_sentences_are_cut_and_counted(tiny_gpt2_dir):

@@ -4,6 +4,10 @@ A sentence of n tokens predicts n - 1 of them (the first has no context) unless 
 in which case a BOS/EOS token is prepended and all n are predicted. Bits per byte/character divide the
 total NLL (in bits) by the UTF-8 bytes / characters of the predicted text, which compares across
 tokenizers where perplexity does not.
+
+The standard errors treat sentences as the sampled units: each figure is a ratio of two sums over
+sentences (NLL over tokens, bits over bytes), and its error is the delta-method one of a ratio estimator,
+so two models compared on the same sentences can be told apart from noise.
 """
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ class PerplexityResult:
     predicted_chars: int
     sentences: int
     truncated: int
+    nll_per_token_stderr: float
+    bits_per_byte_stderr: float
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +62,16 @@ def encode_sentence(tokenizer, text: str, max_length: int, prefix_token: Optiona
 
 
 @torch.inference_mode()
+def ratio_stderr(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """Standard error of sum(numerators) / sum(denominators) over n sampled units (delta method)."""
+    n = len(numerators)
+    if n < 2:
+        return float("nan")
+    ratio = sum(numerators) / sum(denominators)
+    spread = sum((x - ratio * y) ** 2 for x, y in zip(numerators, denominators)) / (n - 1)
+    return math.sqrt(spread / n) / (sum(denominators) / n)
+
+
 def corpus_perplexity(model, tokenizer, sentences: Sequence[str], max_length: int, batch_size: int = 16,
                       prefix_token: Optional[int] = None, progress: bool = True) -> PerplexityResult:
     if not sentences:
@@ -64,23 +80,28 @@ def corpus_perplexity(model, tokenizer, sentences: Sequence[str], max_length: in
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     encoded = [encode_sentence(tokenizer, text, max_length, prefix_token) for text in sentences]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
-    total_nll, total_tokens = 0.0, 0
+    sentence_nll, sentence_tokens = [0.0] * len(encoded), [0] * len(encoded)
     chunks = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     for chunk in progress_bar(chunks, desc="perplexity", disable=not progress, leave=False):
         ids, mask = pad_right([encoded[i][0] for i in chunk], pad_id, device)
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask)).logits
         lp, _ = token_logprobs(logits[:, :-1], ids[:, 1:])
         predicted = mask[:, 1:].bool()
-        total_nll -= lp[predicted].double().sum().item()
-        total_tokens += int(predicted.sum().item())
+        nll = -torch.where(predicted, lp.double(), 0.0).sum(dim=1)
+        for row, i in enumerate(chunk):
+            sentence_nll[i], sentence_tokens[i] = nll[row].item(), int(predicted[row].sum().item())
+    total_nll, total_tokens = sum(sentence_nll), sum(sentence_tokens)
     if total_tokens == 0:
         raise LangAdaptError("no token to predict: every sentence encodes to a single token; pass --prefix_token")
     predicted_text = [text for _, text, _ in encoded]
-    n_bytes = sum(len(text.encode("utf-8")) for text in predicted_text)
+    sentence_bytes = [len(text.encode("utf-8")) for text in predicted_text]
+    n_bytes = sum(sentence_bytes)
     n_chars = sum(len(text) for text in predicted_text)
     bits = total_nll / math.log(2)
     return PerplexityResult(
         perplexity=math.exp(total_nll / total_tokens), nll_per_token=total_nll / total_tokens,
         bits_per_byte=bits / max(n_bytes, 1), bits_per_char=bits / max(n_chars, 1), total_nll=total_nll,
         predicted_tokens=total_tokens, predicted_bytes=n_bytes, predicted_chars=n_chars,
-        sentences=len(sentences), truncated=sum(1 for _, _, cut in encoded if cut))
+        sentences=len(sentences), truncated=sum(1 for _, _, cut in encoded if cut),
+        nll_per_token_stderr=ratio_stderr(sentence_nll, sentence_tokens),
+        bits_per_byte_stderr=ratio_stderr([nll / math.log(2) for nll in sentence_nll], sentence_bytes))

@@ -4,7 +4,8 @@ greedy generation tokens/s.
 Two shapes: `--shape narrow` (width 64, 2 layers, 16 senses: the sense layer's [B, K, L, L] work dominates,
 as it does for memory in the real model) at L = 128 and 512, and `--shape real` (the published
 Backpack-GPT2: width 768, 12 layers, 12 heads, 16 senses, vocabulary 50264, L = 512). Variants: ours with
-the eager and the fused (sdpa) sense layer, and, with `--original PATH`, the original modeling file (pyvene's
+the eager and the fused (sdpa) sense layer pinned, the default (sdpa: whichever of the two measured
+faster on the first call, `langadapt/backpack/sense_path.py`; the JSON names the path it took), and, with `--original PATH`, the original modeling file (pyvene's
 `pyvene/models/backpack_gpt2/modelings_backpack_gpt2.py`, a local copy the user points to; never part of
 this repository), loaded with our weights. The original has no loss and no cache: its training step adds
 the same shifted cross-entropy, and its greedy generation recomputes the whole sequence every token, which
@@ -46,14 +47,17 @@ def model_config(args) -> dict:
 
 
 def build_model(variant: str, args):
-    """Ours ("eager"/"sdpa"), or the original file with the same (seeded) weights."""
+    """Ours ("eager", "fused", or "default": the measured choice), or the original file with the same
+    (seeded) weights."""
     import torch
 
     from langadapt.backpack import BackpackGPT2Config, BackpackGPT2LMHeadModel
+    from langadapt.backpack.sense_path import PIN_VARIABLE
 
     torch.manual_seed(0)
     config = BackpackGPT2Config(**model_config(args))
-    config._attn_implementation = "sdpa" if variant == "original" else variant
+    config._attn_implementation = "eager" if variant == "eager" else "sdpa"
+    os.environ[PIN_VARIABLE] = "fused" if variant == "fused" else "auto"
     model = BackpackGPT2LMHeadModel(config)
     if variant == "original":
         spec = importlib.util.spec_from_file_location("original_backpack_gpt2", args.original)
@@ -128,8 +132,10 @@ def train_worker(variant: str, length: int, args) -> dict:
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
         peak = rss_mib("VmHWM") - base_rss
+    from langadapt.backpack.sense_path import CHOOSER
+
     return {"tokens_per_s": round(batch * length * args.steps / elapsed, 1), "peak_mem_mib": round(peak, 1),
-            "batch": batch}
+            "batch": batch, **({"sense_path": sorted(set(CHOOSER.choices.values()))} if variant == "default" else {})}
 
 
 def greedy_by_recomputation(model, prompt, new_tokens: int):
@@ -147,7 +153,7 @@ def generate_worker(variant: str, args) -> dict:
     import torch
 
     torch.set_num_threads(args.threads)
-    model = build_model("original" if variant == "original" else "sdpa", args).eval()
+    model = build_model("original" if variant == "original" else "default", args).eval()
     torch.manual_seed(1)  # the same prompt for every variant
     prompt = torch.randint(0, args.vocab, (1, args.prompt_len), device=args.device)
 
@@ -232,11 +238,15 @@ def main() -> None:
 
     baseline = "original" if args.original else "eager"
     report = {"config": {k: v for k, v in vars(args).items() if k != "worker"}, "train": {}, "generate": {}}
-    train_variants = (["original"] if args.original else []) + ["eager", "sdpa"]
+    train_variants = (["original"] if args.original else []) + ["eager", "fused", "default"]
     for length in args.lengths:
         row = best_of(args, {v: ("train", v, str(length)) for v in train_variants})
-        row[f"sdpa_speedup_vs_{baseline}"] = ratio(row["sdpa"]["tokens_per_s"], row[baseline]["tokens_per_s"])
-        row[f"sdpa_mem_ratio_vs_{baseline}"] = ratio(row["sdpa"]["peak_mem_mib"], row[baseline]["peak_mem_mib"])
+        for variant in ("fused", "default"):
+            row[f"{variant}_speedup_vs_{baseline}"] = ratio(row[variant]["tokens_per_s"], row[baseline]["tokens_per_s"])
+            row[f"{variant}_mem_ratio_vs_{baseline}"] = ratio(row[variant]["peak_mem_mib"], row[baseline]["peak_mem_mib"])
+        # the default must be the faster of the two paths: 1.0 when it chose right (within timing noise)
+        row["default_vs_faster_path"] = ratio(row["default"]["tokens_per_s"],
+                                              max(row["eager"]["tokens_per_s"], row["fused"]["tokens_per_s"]))
         report["train"][f"L{length}"] = row
     gen_variants = (["original"] if args.original else []) + ["cache", "nocache"]
     gen = best_of(args, {v: ("generate", v) for v in gen_variants})

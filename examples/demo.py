@@ -2,9 +2,10 @@
 
 Sense adaptation: corpus (OPUS files + an HF dataset, LaBSE stage with a small local encoder) -> pretrain
 a tiny Backpack on English -> sense-adapt it to Swahili -> evaluate base and adapted (FLORES perplexity,
-XCOPA, Tatoeba-style retrieval). COMMIT: a tiny Llama -> code-mixed alignment -> code-mixed instruction
-tuning -> XQuAD. Every stage runs the real top-level script in a subprocess, as a user would, and the
-results end in one Markdown table with plots.
+XCOPA-style choices, Tatoeba-style retrieval). COMMIT: a tiny Llama -> code-mixed alignment on Hindi text ->
+code-mixed instruction tuning -> perplexity of held-out Hindi. Every stage runs the real top-level script in
+a subprocess, as a user would, and the results end in one Markdown table with plots. The tokenizer and
+every model see training text only; each result's n and its noise are in the table.
 
     python examples/demo.py --output_dir demo_output [--size smoke]
 """
@@ -13,21 +14,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "examples" / "data"
+GRAMMAR = DATA / "grammar"
 logger = logging.getLogger("demo")
 
 # Steps and sizes per run size: "full" is `make demo`, "smoke" the CI test of the same pipeline.
 SIZES = {
-    "full": {"clm_steps": 150, "adapt_steps": 300, "align_steps": 40, "commit_steps": 60, "vocab": 1024,
+    "full": {"clm_steps": 400, "adapt_steps": 400, "align_steps": 40, "commit_steps": 60, "vocab": 1024,
              "eval_every": 50, "log_every": 10},
     "smoke": {"clm_steps": 6, "adapt_steps": 6, "align_steps": 3, "commit_steps": 3, "vocab": 384,
               "eval_every": 3, "log_every": 1},
@@ -61,16 +65,25 @@ def lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def training_texts() -> list[str]:
+    """Everything the demo trains on, and nothing it evaluates on: the English for pretraining, the
+    Swahili of the HF corpus source, the Hindi for COMMIT alignment and the Alpaca records."""
+    from datasets import load_from_disk
+
+    texts = lines(GRAMMAR / "english_train.txt")
+    texts += [row["swh_Latn"] for row in load_from_disk(str(DATA / "hf_parallel_eng_swh"))["train"]["translation"]]
+    texts += [json.loads(line)["text"] for line in lines(GRAMMAR / "hindi_train.jsonl")]
+    texts += [" ".join(str(v) for v in row.values()) for row in json.loads((DATA / "alpaca_sample.json").read_text())]
+    return texts
+
+
 def prepare_models(out: Path, vocab_size: int) -> tuple[Path, Path, Path]:
-    """A byte-level BPE tokenizer over all bundled text, a tiny Llama for COMMIT, a LaBSE stand-in."""
+    """A byte-level BPE tokenizer over the training text, a tiny Llama for COMMIT, a LaBSE stand-in."""
     from langadapt.toy_models import (save_tiny_model, save_tiny_sentence_encoder, tiny_llama_config,
                                       train_byte_bpe_tokenizer)
 
-    texts = lines(DATA / "english_train.txt") + lines(DATA / "flores_demo" / "dev" / "swh_Latn.dev")
-    texts += [json.loads(line)["text"] for line in lines(DATA / "hi_text_sample.jsonl")]
-    texts += [" ".join(str(v) for v in row.values()) for row in json.loads((DATA / "alpaca_sample.json").read_text())]
-    swahili_corpus = lines(DATA / "flores_demo" / "devtest" / "swh_Latn.devtest")
-    tokenizer = train_byte_bpe_tokenizer(texts + swahili_corpus, vocab_size=vocab_size)
+    texts = training_texts()
+    tokenizer = train_byte_bpe_tokenizer(texts, vocab_size=vocab_size)
     tokenizer_dir = out / "tokenizer"
     tokenizer.save_pretrained(tokenizer_dir)
     llama_dir = out / "llama-base"
@@ -103,10 +116,10 @@ def sense_adaptation(demo: Demo, tokenizer_dir: Path, encoder: Path) -> dict[str
         vocab = len(json.load(handle)["model"]["vocab"])
     demo.run("2_pretrain_backpack", "run_clm.py", "--model_name_or_path", ROOT / "configs" / "backpack-tiny",
              "--config_name", ROOT / "configs" / "backpack-tiny", "--config_overrides", f"vocab_size={vocab}",
-             "--tokenizer_name", tokenizer_dir, "--train_file", DATA / "english_train.txt",
-             "--validation_file", DATA / "english_valid.txt", "--block_size", "64",
+             "--tokenizer_name", tokenizer_dir, "--train_file", GRAMMAR / "english_train.txt",
+             "--validation_file", GRAMMAR / "english_valid.txt", "--block_size", "64",
              "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "16",
-             "--learning_rate", "1e-3", "--warmup_ratio", "0.1", "--weight_decay", "0.01",
+             "--learning_rate", "3e-3", "--warmup_ratio", "0.1", "--weight_decay", "0.01",
              "--do_train", "--do_eval", "--output_dir", out / "backpack-base", "--overwrite_output_dir",
              "--max_steps", size["clm_steps"], "--logging_steps", size["log_every"], "--save_steps", "1000",
              "--save_total_limit", "1", "--report_to", "none", "--run_name", "demo-clm", "--seed", "0")
@@ -114,7 +127,7 @@ def sense_adaptation(demo: Demo, tokenizer_dir: Path, encoder: Path) -> dict[str
              "--max_length", "48", "--dataset_name", out / "corpus", "--dataset_split", "train",
              "--src", "eng", "--tgt", "swh", "--validation_file", DATA / "flores_demo",
              "--normalize_sense_pooling", "--normalize_last_token_embeds", "--add_lm_loss",
-             "--learning_rate", "2e-3", "--train_batch_size", "32", "--test_batch_size", "64",
+             "--learning_rate", "6e-3", "--train_batch_size", "32", "--test_batch_size", "64",
              "--warmup_ratio", "0.02", "--clip_grad_norm", "1.0", "--label_smoothing", "0.05",
              "--sense_pool_temp", "0.7", "--align_pct", "0.20", "--polish_pct", "0.50",
              "--w_ctx_align", "0.45", "--w_sns_align", "0.55", "--w_lm_align", "0.02",
@@ -136,7 +149,7 @@ def evaluate_backpacks(demo: Demo, models: dict[str, Path]) -> None:
                  "--max_length", "64", "--device", "cpu", "--output_file", results / "flores_ppl.json")
         demo.run(f"4_xcopa_{name}", "run_eval.py", "--model_path", model, "--task", "xcopa", "--lang", "swh",
                  "--split", "test", "--batch_size", "16", "--device", "cpu",
-                 "--data_path", DATA / "eval" / "xcopa_sw_test.jsonl", "--output_file", results / "xcopa.json")
+                 "--data_path", GRAMMAR / "xcopa_sw.jsonl", "--output_file", results / "xcopa.json")
         demo.run(f"4_retrieval_{name}", "run_eval.py", "--model_path", model, "--task", "tatoeba_retrieval",
                  "--lang", "swh", "--batch_size", "32", "--device", "cpu", "--data_path", retrieval,
                  "--tatoeba_dir", "both", "--output_file", results / "retrieval.json")
@@ -151,63 +164,108 @@ def inspect_senses(demo: Demo, models: dict[str, Path]) -> None:
 
 def commit(demo: Demo, llama_dir: Path) -> dict[str, Path]:
     out, size = demo.out, demo.size
-    # EasyLM drops an epoch's leftover tokens: the small Hindi sample fills 64-token rows, not 128-token ones
-    align_rows, tuning_rows = ["--seq_length", "64", "--batch_size", "8"], ["--seq_length", "128", "--batch_size", "8"]
-    shared = ["--lr", "2e-3", "--end_lr", "1e-5", "--b1", "0.9",
+    shared = ["--seq_length", "128", "--batch_size", "8", "--lr", "2e-3", "--end_lr", "1e-5", "--b1", "0.9",
               "--b2", "0.999", "--weight_decay", "0.0", "--resid_pdrop", "0.05", "--embd_pdrop", "0.05",
               "--attn_pdrop", "0.05", "--fcm_max_ratio", "0.1", "--report_to", "none", "--log_steps", size["log_every"],
               "--seed", "0"]
     demo.run("5_commit_align", "commit_train.py", "--model_name_or_path", llama_dir, "--mode", "text",
-             "--text_field", "text", "--dataset_name", DATA / "hi_text_sample.jsonl",
+             "--text_field", "text", "--dataset_name", GRAMMAR / "hindi_train.jsonl",
              "--codemix_dict_path", ROOT / "dicts" / "sample" / "hi-en.txt", "--codemix_ratio", "0.5",
              "--total_steps", size["align_steps"], "--warmup_steps", "2", "--lr_decay_steps", size["align_steps"],
-             "--output_dir", out / "commit-aligned", "--save_steps", "1000", "--overwrite_output_dir", *align_rows,
-             *shared)
+             "--output_dir", out / "commit-aligned", "--save_steps", "1000", "--overwrite_output_dir", *shared)
     demo.run("6_commit", "commit_train.py", "--model_name_or_path", out / "commit-aligned", "--mode", "alpaca",
              "--dataset_name", DATA / "alpaca_sample.json", "--codemix_dict_path",
              ROOT / "dicts" / "sample" / "en-hi.txt", "--codemix_ratio", "0.9", "--block_codemix_in_template",
              "True", "--total_steps", size["commit_steps"], "--warmup_steps", "2",
              "--lr_decay_steps", size["commit_steps"], "--output_dir", out / "commit", "--save_steps", "1000",
-             "--overwrite_output_dir", *tuning_rows, *shared)
+             "--overwrite_output_dir", *shared)
     models = {"base": llama_dir, "adapted": out / "commit"}
     for name, model in models.items():
-        demo.run(f"7_xquad_{name}", "run_eval.py", "--model_path", model, "--task", "xquad", "--lang", "hi",
-                 "--batch_size", "8", "--device", "cpu", "--max_new_tokens", "16",
-                 "--data_path", DATA / "eval" / "xquad_hi.json",
-                 "--output_file", out / "results" / f"commit_{name}" / "xquad.json")
+        demo.run(f"7_hindi_ppl_{name}", "run_flores_ppl.py", "--model_path", model, "--dataset",
+                 GRAMMAR / "flores_hindi", "--lang", "hin_Deva", "--split", "devtest", "--batch_size", "32",
+                 "--max_length", "128", "--device", "cpu",
+                 "--output_file", out / "results" / f"commit_{name}" / "hindi_ppl.json")
     return models
 
 
-def read_metrics(path: Path) -> dict:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return data.get("metrics", data)
+def read_results(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
-def pick(metrics: dict, *names: str):
-    for name in names:
-        if name in metrics and isinstance(metrics[name], (int, float)):
-            return metrics[name]
-    raise KeyError(f"none of {names} in {sorted(metrics)}")
+@dataclass
+class ResultRow:
+    """One table row: a metric of the base and the adapted model on the same n examples, with each
+    figure's standard error, and the difference in units of its noise."""
+    task: str
+    metric: str
+    n: int
+    base: float
+    adapted: float
+    base_stderr: float
+    adapted_stderr: float
+    shown: tuple[float, float] | None = None  # what the table prints when not the compared figure
+
+    @property
+    def z(self) -> float:
+        return abs(self.adapted - self.base) / math.hypot(self.base_stderr, self.adapted_stderr)
 
 
-def results_table(out: Path) -> list[tuple[str, str, float, float]]:
-    """(task, metric, base, adapted) rows gathered from the stages' JSON files."""
-    rows = []
+def proportion_stderr(p: float, n: int) -> float:
+    """Binomial standard error, with p kept off 0 and 1 so that a floor of 1/(2n) remains."""
+    p = min(max(p, 0.5 / n), 1 - 0.5 / n)
+    return math.sqrt(p * (1 - p) / n)
+
+
+def perplexity_rows(task: str, base: dict, adapted: dict) -> list[ResultRow]:
+    """Perplexity (compared on its log, the NLL per token) and bits per byte, each with its error."""
+    n = base["sentences"]
+    return [ResultRow(task, "perplexity", n, base["nll_per_token"], adapted["nll_per_token"],
+                      base["nll_per_token_stderr"], adapted["nll_per_token_stderr"],
+                      shown=(base["perplexity"], adapted["perplexity"])),
+            ResultRow(task, "bits_per_byte", n, base["bits_per_byte"], adapted["bits_per_byte"],
+                      base["bits_per_byte_stderr"], adapted["bits_per_byte_stderr"])]
+
+
+def proportion_row(task: str, metric: str, base: dict, adapted: dict) -> ResultRow:
+    n = base["n_examples"]
+    b, a = base["metrics"][metric], adapted["metrics"][metric]
+    return ResultRow(task, metric, n, b, a, proportion_stderr(b, n), proportion_stderr(a, n))
+
+
+def results_table(out: Path) -> list[ResultRow]:
+    """The evaluation rows, gathered from the stages' JSON files."""
     res = out / "results"
-    for task, file, names in (("FLORES swh_Latn devtest", "flores_ppl.json", ("perplexity", "ppl")),
-                              ("FLORES swh_Latn devtest", "flores_ppl.json", ("bits_per_byte",)),
-                              ("XCOPA sw (bundled sample)", "xcopa.json", ("acc", "accuracy")),
-                              ("Retrieval eng->swh (FLORES pairs)", "retrieval.json",
-                               ("recall@1_src2tgt", "src2tgt_recall@1", "recall_at_1_src2tgt", "recall@1")),
-                              ("Retrieval swh->eng (FLORES pairs)", "retrieval.json",
-                               ("recall@1_tgt2src", "tgt2src_recall@1", "recall_at_1_tgt2src"))):
-        base, adapted = read_metrics(res / "base" / file), read_metrics(res / "adapted" / file)
-        rows.append((task, names[0], pick(base, *names), pick(adapted, *names)))
-    base, adapted = read_metrics(res / "commit_base" / "xquad.json"), read_metrics(res / "commit_adapted" / "xquad.json")
-    for metric in ("exact_match", "f1"):
-        rows.append(("XQuAD hi (COMMIT, bundled sample)", metric, pick(base, metric, metric.upper()),
-                     pick(adapted, metric, metric.upper())))
+
+    def both(folder: str, file: str) -> tuple[dict, dict]:
+        return read_results(res / folder.format("base") / file), read_results(res / folder.format("adapted") / file)
+
+    rows = perplexity_rows("FLORES-style swh_Latn devtest (Backpack)", *both("{}", "flores_ppl.json"))
+    rows.append(proportion_row("XCOPA-style sw (Backpack)", "acc", *both("{}", "xcopa.json")))
+    retrieval = both("{}", "retrieval.json")
+    rows.append(proportion_row("Retrieval eng->swh (Backpack)", "recall@1_src2tgt", *retrieval))
+    rows.append(proportion_row("Retrieval swh->eng (Backpack)", "recall@1_tgt2src", *retrieval))
+    rows += perplexity_rows("Held-out Hindi (COMMIT Llama)", *both("commit_{}", "hindi_ppl.json"))
     return rows
+
+
+def unigram_cross_entropy(tokenizer_dir: Path) -> float:
+    """Nats per token of the pretraining validation text under the training text's unigram distribution
+    (add-one smoothed): the figure a language model must beat to have learned more than word frequencies."""
+    from collections import Counter
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    counts = Counter(t for line in lines(GRAMMAR / "english_train.txt") for t in tokenizer(line)["input_ids"])
+    total, vocab = sum(counts.values()), len(tokenizer)
+    valid = [t for line in lines(GRAMMAR / "english_valid.txt") for t in tokenizer(line)["input_ids"]]
+    return -sum(math.log((counts[t] + 1) / (total + vocab)) for t in valid) / len(valid)
+
+
+def base_language_model_line(out: Path, tokenizer_dir: Path) -> str:
+    loss = read_results(out / "backpack-base" / "eval_results.json")["eval_loss"]
+    return (f"Base Backpack on held-out English (grammar/english_valid.txt): validation loss {loss:.3f} nats/token "
+            f"against {unigram_cross_entropy(tokenizer_dir):.3f} for a unigram model of the training text.")
 
 
 def jsonl(path: Path) -> list[dict]:
@@ -229,30 +287,49 @@ def training_table(out: Path) -> list[tuple[str, str, float, float]]:
     return rows
 
 
-def bar_plot(rows, path: Path) -> None:
+def bar_plot(rows: list[ResultRow], path: Path) -> None:
+    """One panel per row, each bar labelled with its figure and drawn with a 2-standard-error whisker;
+    perplexity on a log axis, so that a small figure beside a large one still shows."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(rows), figsize=(3 * len(rows), 3))
-    for axis, (task, metric, base, adapted) in zip(axes, rows):
-        axis.bar(["base", "adapted"], [base, adapted], color=["#999999", "#2a7ab0"])
-        axis.set_title(f"{task}\n{metric}", fontsize=7)
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.4 * len(rows), 3.2))
+    for axis, row in zip(axes, rows):
+        values = row.shown or (row.base, row.adapted)
+        if row.shown:  # the error is on the log scale: exp(nll +- 2 se)
+            errors = [[v - math.exp(math.log(v) - 2 * se) for v, se in zip(values, (row.base_stderr, row.adapted_stderr))],
+                      [math.exp(math.log(v) + 2 * se) - v for v, se in zip(values, (row.base_stderr, row.adapted_stderr))]]
+            axis.set_yscale("log")
+        else:
+            errors = [2 * row.base_stderr, 2 * row.adapted_stderr]
+        bars = axis.bar(["base", "adapted"], values, yerr=errors, capsize=3, color=["#999999", "#2a7ab0"])
+        axis.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=7)
+        axis.set_title(f"{row.task}\n{row.metric} (n={row.n})", fontsize=6)
         axis.tick_params(labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_report(out: Path, rows, training, timings: dict[str, float], wall: float) -> str:
+def write_report(out: Path, rows: list[ResultRow], base_lm: str, training, timings: dict[str, float],
+                 wall: float) -> str:
     plots = sorted(p.relative_to(out) for p in out.glob("backpack-adapted/*.png"))
     lines_out = ["# langadapt demo results", "",
-                 "Base = tiny Backpack pretrained on English / tiny Llama; adapted = after sense adaptation "
-                 "to Swahili / after COMMIT (align + code-mixed instruction tuning) for Hindi. Tiny models and "
-                 "tiny bundled data: the numbers show the pipeline works, not what the methods reach.", "",
-                 "| task | metric | base | adapted |", "|---|---|---|---|"]
-    lines_out += [f"| {task} | {metric} | {base:.4g} | {adapted:.4g} |" for task, metric, base, adapted in rows]
+                 "Base = tiny Backpack pretrained on the bundled English / untrained tiny Llama; adapted = after "
+                 "sense adaptation to Swahili / after COMMIT (code-mixed alignment on Hindi text + code-mixed "
+                 "instruction tuning). Tiny models and tiny bundled data: the numbers show that each stage "
+                 "moves what it should, not what the methods reach.", "",
+                 "n = examples (sentences, rows or pairs) each figure averages over. Noise: each figure's "
+                 "standard error over those n (binomial for proportions; for perplexity, of the NLL per token "
+                 "and of bits per byte, sentences as the units); z = |adapted - base| / sqrt(se_base^2 + "
+                 "se_adapted^2). A difference with z > 2 is beyond noise.", "",
+                 "| task | metric | n | base | adapted | z |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        base, adapted = row.shown or (row.base, row.adapted)
+        lines_out.append(f"| {row.task} | {row.metric} | {row.n} | {base:.4g} | {adapted:.4g} | {row.z:.1f} |")
+    lines_out += ["", base_lm]
     lines_out += ["", "| training stage | loss | first logged | last logged |", "|---|---|---|---|"]
     lines_out += [f"| {stage} | {name} | {first:.4g} | {last:.4g} |" for stage, name, first, last in training]
     lines_out += ["", "![base vs adapted](results.png)", ""]
@@ -302,7 +379,8 @@ def main(argv=None) -> int:
     commit(demo, llama_dir)
     rows = results_table(out)
     bar_plot(rows, out / "results.png")
-    report = write_report(out, rows, training_table(out), demo.timings, time.perf_counter() - start)
+    report = write_report(out, rows, base_language_model_line(out, tokenizer_dir), training_table(out),
+                          demo.timings, time.perf_counter() - start)
     print(report)
     print(f"written: {out / 'RESULTS.md'}")
     return 0

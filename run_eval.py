@@ -10,6 +10,7 @@ from langadapt.errors import LangAdaptError
 from langadapt.evaluation.model_io import add_model_arguments, check_model_arguments, load_model_for_eval
 from langadapt.evaluation.config import DIRECTIONS, ORIGINAL_MAX_LENGTH, PMI_PRIORS, SCORING_MODES, EvalConfig
 from langadapt.evaluation.tasks import TASKS
+from langadapt.preflight import check_path_or_hub_id
 
 logger = logging.getLogger("run_eval")
 
@@ -103,6 +104,9 @@ def main(argv=None) -> int:
     if args.silence_warnings:
         warnings.filterwarnings("ignore")
     config = config_from_args(args)
+    for flag in ("data_path", "tatoeba_file"):  # local files only: named by their flag when missing
+        if getattr(args, flag):
+            check_path_or_hub_id(f"--{flag}", getattr(args, flag), kind=None)
     device = check_model_arguments(args)
     task = prepare_task(config)  # every input checked before the model loads
     model, tokenizer = load_model_for_eval(args.model_path, device, args.fp16, args.bf16)

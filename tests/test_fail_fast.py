@@ -163,6 +163,9 @@ def test_unknown_task_and_missing_cuda(tiny_gpt2_dir, monkeypatch):
     message = refusal(run_eval.main, ["--model_path", tiny_gpt2_dir, "--task", "xcopaa", "--lang", "sw"])
     assert message.startswith("--task xcopaa: unknown task; supported:") and "xcopa" in message
     message = refusal(run_eval.main, ["--model_path", tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw",
+                                      "--data_path", "./no/xcopa.jsonl"])
+    assert message.startswith("--data_path ./no/xcopa.jsonl: no such file or folder")
+    message = refusal(run_eval.main, ["--model_path", tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw",
                                       "--device", "gpu"])
     assert message.startswith("--device gpu: not a device; use cpu, cuda or cuda:N")
     if not torch.cuda.is_available():

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from langadapt.cli import make_parser, run_cli, setup_logging
-from langadapt.corpus.labse import DEFAULT_MODEL
+from langadapt.corpus.labse import DEFAULT_MODEL, SENTENCE_TRANSFORMERS_FILES
 from langadapt.corpus.upload import check_upload_possible, push_dataset
 from langadapt.errors import LangAdaptError
 from langadapt.languages import get_language
+from langadapt.preflight import check_model_source, check_path_or_hub_id, is_path_like
 from langadapt.run_folder import check_separate, set_hint
 
 logger = logging.getLogger("build_opus_corpus")
@@ -87,10 +88,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def validate(args: argparse.Namespace) -> None:
     """Every check that can fail before any work is done (so nothing is half-written)."""
     for flag in ("src", "tgt"):
-        try:
-            get_language(getattr(args, flag))
-        except LangAdaptError as err:
-            raise LangAdaptError(f"--{flag}: {err}") from err
+        get_language(getattr(args, flag), f"--{flag}")
     if not args.hf_out or not args.work_dir:
         raise LangAdaptError("--hf_out and --work_dir are required (unless --upload_from_disk)")
     if not args.corpora and not args.hf_corpora:
@@ -112,9 +110,11 @@ def validate(args: argparse.Namespace) -> None:
     check_separate({"--hf_out": args.hf_out, "--work_dir": args.work_dir,
                     "--opus_download_dir": args.opus_download_dir},
                    {"--hf_corpora": args.hf_corpora, "--opus_root": args.opus_root, "--labse_model": args.labse_model})
-    for dataset in args.hf_corpora:
-        if dataset.startswith((".", "/", "~")) and not Path(dataset).expanduser().exists():
-            raise LangAdaptError(f"--hf_corpora: local dataset {dataset} does not exist")
+    for dataset in args.hf_corpora:  # a hub id that cannot be fetched is skipped as unavailable, as OPUS corpora
+        if is_path_like(dataset):
+            check_path_or_hub_id("--hf_corpora", dataset, kind=None)
+    if args.labse_threshold > 0:  # the model loads after reading, filtering and dedup: check it can before them
+        check_model_source("--labse_model", args.labse_model, files=SENTENCE_TRANSFORMERS_FILES)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -7,9 +7,10 @@ import warnings
 
 from langadapt.cli import make_parser, run_cli, setup_logging
 from langadapt.errors import LangAdaptError
-from langadapt.evaluation.model_io import add_model_arguments, load_model_for_eval
+from langadapt.evaluation.model_io import add_model_arguments, check_model_arguments, load_model_for_eval
 from langadapt.evaluation.config import DIRECTIONS, ORIGINAL_MAX_LENGTH, PMI_PRIORS, SCORING_MODES, EvalConfig
 from langadapt.evaluation.tasks import TASKS
+from langadapt.preflight import check_path_or_hub_id
 
 logger = logging.getLogger("run_eval")
 
@@ -102,8 +103,13 @@ def main(argv=None) -> int:
     setup_logging(args.log_level)
     if args.silence_warnings:
         warnings.filterwarnings("ignore")
-    task = prepare_task(config_from_args(args))  # every input checked before the model loads
-    model, tokenizer = load_model_for_eval(args.model_path, args.device, args.fp16, args.bf16)
+    config = config_from_args(args)
+    for flag in ("data_path", "tatoeba_file"):  # local files only: named by their flag when missing
+        if getattr(args, flag):
+            check_path_or_hub_id(f"--{flag}", getattr(args, flag), kind=None)
+    device = check_model_arguments(args)
+    task = prepare_task(config)  # every input checked before the model loads
+    model, tokenizer = load_model_for_eval(args.model_path, device, args.fp16, args.bf16)
     results, samples = run_prepared(model, tokenizer, task)
     results["model_path"] = args.model_path
     write_samples(samples, args.log_samples)

@@ -6,8 +6,10 @@ import argparse
 from langadapt.cli import make_parser, run_cli, setup_logging
 from langadapt.errors import LangAdaptError
 from langadapt.evaluation.flores import SPLITS, load_flores_sentences
-from langadapt.evaluation.model_io import add_model_arguments, context_length, load_model_for_eval, prefix_token_id
-from langadapt.languages import flores_tag
+from langadapt.evaluation.model_io import (add_model_arguments, check_model_arguments, context_length,
+                                          load_model_for_eval, prefix_token_id)
+from langadapt.languages import flores_tag, get_language
+from langadapt.preflight import check_dataset_source
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,8 +40,11 @@ def main(argv=None) -> int:
     setup_logging(args.log_level)
     if args.batch_size < 1 or args.max_length < 2:
         raise LangAdaptError("--batch_size must be >= 1 and --max_length >= 2")
+    get_language(args.lang, "--lang")
+    device = check_model_arguments(args)
+    check_dataset_source("--dataset", args.dataset, fix="pass a local flores200_dataset folder or parquet file")
     sentences = load_flores_sentences(args.dataset, args.lang, args.split, args.limit)
-    model, tokenizer = load_model_for_eval(args.model_path, args.device, args.fp16, args.bf16)
+    model, tokenizer = load_model_for_eval(args.model_path, device, args.fp16, args.bf16)
     max_length = min(args.max_length, context_length(model, tokenizer))
     prefix = prefix_token_id(tokenizer) if args.prefix_token else None
     result = corpus_perplexity(model, tokenizer, sentences, max_length, args.batch_size, prefix)

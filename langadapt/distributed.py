@@ -11,6 +11,7 @@ import subprocess
 from typing import Any, MutableMapping, Optional
 
 from .errors import LangAdaptError
+from .preflight import has_accelerator
 
 DEFAULT_MASTER_PORT = "29500"
 
@@ -51,7 +52,6 @@ def build_accelerator(mixed_precision: str = "no", **kwargs):
     On GPU-less machines it passes cpu=True: only then does Accelerate treat torchrun's CPU processes as
     data parallel (gloo); without it each process silently trains alone.
     """
-    import torch
     from accelerate import Accelerator
 
     if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
@@ -59,8 +59,7 @@ def build_accelerator(mixed_precision: str = "no", **kwargs):
                              "is not used by these loops, whose saving would miss the sharded weights; launch "
                              "with torchrun or plain `accelerate launch` and pass --fsdp to commit_train.py")
     torch_env_from_slurm()
-    on_cpu = not torch.cuda.is_available() and not (hasattr(torch, "xpu") and torch.xpu.is_available())
-    return Accelerator(mixed_precision=mixed_precision, cpu=on_cpu, **kwargs)
+    return Accelerator(mixed_precision=mixed_precision, cpu=not has_accelerator(), **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------- FSDP

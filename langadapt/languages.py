@@ -130,10 +130,14 @@ def _key(code: str) -> str:
     return code.strip().lower().replace("-", "_") if code else ""
 
 
-def get_language(code: str) -> Language:
+CODE_HINT = "use an ISO 639-1/3 code or a FLORES tag such as swh_Latn"
+
+
+def get_language(code: str, flag: str = "") -> Language:
     """Look up a language by any of its codes (case-insensitive); unknown codes list the closest ones.
 
-    A full tag in a script the table lacks (`swh_Arab`) gives the language of its 3-letter part.
+    A full tag in a script the table lacks (`swh_Arab`) gives the language of its 3-letter part. With the
+    `flag` that gave the code, the error names it (`--lang swahili: ...`), so the user knows what to change.
     """
     key = _key(code)
     if key in _BY_CODE:
@@ -141,9 +145,15 @@ def get_language(code: str) -> Language:
     base, _, script = key.partition("_")
     if script and base in _BY_CODE:
         return _BY_CODE[base]
-    nearest = difflib.get_close_matches(key, _BY_CODE.keys(), n=5, cutoff=0.5)
-    hint = f"; closest matches: {', '.join(nearest)}" if nearest else ""
-    raise LangAdaptError(f"unknown language code {code!r}{hint}")
+    raise LangAdaptError(f"{flag} {code}: unknown language code{_closest(key)}; {CODE_HINT}" if flag else
+                         f"unknown language code {code!r}{_closest(key)}")
+
+
+def _closest(key: str) -> str:
+    """Codes a name starts with (`swahili` -> swa, sw), then the spellings difflib finds close."""
+    prefixes = [key[:n] for n in (3, 2) if len(key) > n and key[:n] in _BY_CODE]
+    nearest = list(dict.fromkeys(prefixes + difflib.get_close_matches(key, _BY_CODE.keys(), n=5, cutoff=0.5)))[:5]
+    return f"; closest matches: {', '.join(nearest)}" if nearest else ""
 
 
 def to_iso3(code: str) -> str:

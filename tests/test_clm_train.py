@@ -148,8 +148,8 @@ def refused(argv):
 
 def test_missing_file_and_unknown_dataset(tiny_backpack_dir, tmp_path):
     out = tmp_path / "out"
-    assert "does not exist" in refused(clm_args(tiny_backpack_dir, out, "--do_train", "--train_file",
-                                                str(tmp_path / "missing.txt")))
+    assert "missing.txt: no such file or folder" in refused(
+        clm_args(tiny_backpack_dir, out, "--do_train", "--train_file", str(tmp_path / "missing.txt")))
     assert "no-such-org/no-such-dataset" in refused(
         ["--model_name_or_path", tiny_backpack_dir, "--dataset_name", "no-such-org/no-such-dataset", "--do_train",
          "--output_dir", str(out)])

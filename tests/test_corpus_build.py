@@ -150,12 +150,12 @@ def test_crash_during_labse_then_rerun_gives_the_same_dataset(sources, encoder_d
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--tgt", "xyz"], "--tgt: unknown language code"),
+    (["--tgt", "xyz"], "--tgt xyz: unknown language code"),
     (["--len_ratio_low", "2.5"], "--len_ratio_low 2.5 must be > 0 and <= --len_ratio_high"),
     (["--labse_threshold", "1.5"], "--labse_threshold 1.5: expected a value in [0, 1]"),
     (["--upload_data", "--config_name", ""], "need --config_name"),
     (["--upload_data"], "need a hub token"),
-    (["--hf_corpora", "./no/such/folder"], "local dataset ./no/such/folder does not exist"),
+    (["--hf_corpora", "./no/such/folder"], "--hf_corpora ./no/such/folder: no such file or folder"),
     (["--corpora", "Nope", "--hf_corpora"], "none of the corpora is available"),
 ])
 def test_bad_input_fails_with_a_clear_message_and_no_output(sources, flags, message, monkeypatch):
@@ -174,7 +174,7 @@ def test_bad_input_exits_2_with_one_line_error(sources):
                              *seed_argv(sources, out, sources["tmp"] / "work"), "--tgt", "xyz"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert result.stderr.strip().splitlines()[-1].startswith("error: --tgt: unknown language code")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --tgt xyz: unknown language code")
     assert not out.exists()
 
 

@@ -108,14 +108,15 @@ def test_original_flags_subset_and_test_split(tmp_path, tiny_gpt2_dir, task_file
     assert results["config"]["pmi_lambda"] == 0.1 and results["max_length"] == 128  # min(512, the model's)
 
 
-def test_inputs_are_checked_before_the_model_loads(tmp_path, task_files):
+def test_inputs_are_checked_before_the_model_loads(tmp_path, task_files, tiny_gpt2_dir, monkeypatch):
+    monkeypatch.setattr(run_eval, "load_model_for_eval", lambda *a, **k: pytest.fail("the model loaded first"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"premise": "P.", "choice1": "A.", "choice2": "B.", "question": "cause",
                                "label": 5}) + "\n", encoding="utf-8")
     for args, message in ((["--data_path", str(bad)], "row 0: label 5 is outside the 2 options"),
                           (["--data_path", XCOPA, "--pmi_prior", "original"], "needs --scoring pmi")):
         with pytest.raises(LangAdaptError, match=message):
-            run_eval.main(["--model_path", str(tmp_path / "no-such-model"), "--task", "xcopa", "--lang", "sw", *args])
+            run_eval.main(["--model_path", tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", *args])
 
 
 def test_long_prompts_are_truncated_and_counted(tmp_path, tiny_gpt2_dir):

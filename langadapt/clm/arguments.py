@@ -15,6 +15,8 @@ from typing import Optional, Sequence
 from transformers import HfArgumentParser, TrainingArguments
 
 from ..errors import LangAdaptError
+from ..preflight import (TOKENIZER_FILES, check_dataset_source, check_model_source, check_path_or_hub_id,
+                         has_accelerator, usable_precision)
 from .model_data_flags import RESUME_LATEST, DataTrainingArguments, ModelArguments
 
 logger = logging.getLogger(__name__)
@@ -50,10 +52,8 @@ class ClmTrainingArguments(TrainingArguments):
             self.resume_from_checkpoint = RESUME_LATEST
         elif self.resume_from_checkpoint is False or str(self.resume_from_checkpoint).lower() == "false":
             self.resume_from_checkpoint = None
-        if (self.bf16 or self.bf16_full_eval) and not self.use_cpu and not _has_accelerator():
-            logger.warning("--bf16 without a GPU: training on the CPU (bf16 autocast)")
-            self.use_cpu = True
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not self.use_cpu and not _has_accelerator():
+        self._precision_for_this_machine()
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not self.use_cpu and not has_accelerator():
             # Without use_cpu the Trainer sets up no process group on a GPU-less machine: every torchrun
             # process would train alone, all of them into one --output_dir.
             logger.warning("%s processes and no GPU: training data-parallel on the CPU (gloo)",
@@ -63,15 +63,19 @@ class ClmTrainingArguments(TrainingArguments):
             self.ddp_backend = "gloo"
         if self.disable_tqdm is None and not sys.stderr.isatty():
             self.disable_tqdm = True  # in a log file: one line per --logging_steps instead of a bar per step
-        if self.use_cpu or not _has_accelerator():
+        if self.use_cpu or not has_accelerator():
             self.dataloader_pin_memory = False  # pinning needs an accelerator (else a warning every run)
         super().__post_init__()
 
-
-def _has_accelerator() -> bool:
-    import torch
-
-    return torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available())
+    def _precision_for_this_machine(self) -> None:
+        """--fp16 / --bf16 as every script treats them (`usable_precision`); the Trainer itself would run
+        fp16 on a CPU without a word. bf16 on a GPU-less machine needs use_cpu for its CPU autocast."""
+        on_cpu = self.use_cpu or not has_accelerator()
+        for name in ("bf16", "bf16_full_eval", "fp16", "fp16_full_eval"):
+            if getattr(self, name):
+                kept = usable_precision(name[:4], f"--{name}", on_cpu=on_cpu) != "no"
+                setattr(self, name, kept)
+                self.use_cpu = self.use_cpu or (kept and on_cpu)
 
 
 def build_parser() -> HfArgumentParser:
@@ -116,3 +120,21 @@ def check_flag_combinations(model_args: ModelArguments, data_args: DataTrainingA
             raise LangAdaptError("--streaming has no length to count epochs in: pass --max_steps")
         if data_args.preprocessing_num_workers:
             raise LangAdaptError("conflicting flags: --preprocessing_num_workers does not apply to --streaming")
+
+
+def check_sources(model_args: ModelArguments, data_args: DataTrainingArguments) -> None:
+    """Every model and dataset flag names something loadable: run first, before the model is built (not at
+    parse time, where a command is only read)."""
+    if model_args.model_name_or_path:
+        check_model_source("--model_name_or_path", model_args.model_name_or_path, cache_dir=model_args.cache_dir)
+    if model_args.config_name:  # a folder, a config .json file or a hub id
+        check_path_or_hub_id("--config_name", model_args.config_name, "model", cache_dir=model_args.cache_dir)
+    if model_args.tokenizer_name:
+        check_model_source("--tokenizer_name", model_args.tokenizer_name, files=TOKENIZER_FILES,
+                           cache_dir=model_args.cache_dir)
+    if data_args.dataset_name:
+        check_dataset_source("--dataset_name", data_args.dataset_name,
+                             fix="pass a local folder or file (--train_file / --validation_file)")
+    for flag in ("train_file", "validation_file"):
+        if getattr(data_args, flag):
+            check_path_or_hub_id(f"--{flag}", getattr(data_args, flag), kind=None)

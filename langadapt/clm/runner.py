@@ -12,7 +12,7 @@ from typing import Optional
 from ..errors import LangAdaptError
 from ..run_folder import RunInterrupted, stop_requested, trainer_callback, watch
 from ..training import set_seed
-from .arguments import ClmTrainingArguments, DataTrainingArguments, ModelArguments
+from .arguments import ClmTrainingArguments, DataTrainingArguments, ModelArguments, check_sources
 from .metrics import compute_metrics, perplexity, predictions_from_logits
 from .modeling import (build_model, build_tokenizer, check_vocabulary, choose_block_size,
                        freeze_all_but_head)
@@ -54,6 +54,7 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
     """Run the training/evaluation the arguments ask for; returns the final metrics."""
     from transformers import Trainer, default_data_collator
 
+    check_sources(model_args, data_args)
     folder = plan_run_folder(model_args, data_args, training_args)
     if folder.start.action == "complete":
         return {}

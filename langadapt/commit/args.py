@@ -13,10 +13,13 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cli import make_parser
 from ..errors import LangAdaptError
+from ..preflight import TOKENIZER_FILES, check_dataset_source, check_model_source
+from .codemix import missing_dictionary
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +205,19 @@ def _model_path(load_checkpoint: str) -> str:
         if load_checkpoint.startswith(prefix):
             return load_checkpoint[len(prefix):]
     return load_checkpoint
+
+
+def check_commit_sources(args: argparse.Namespace) -> None:
+    """The model, tokenizer, data and dictionary flags name things that exist: the run's first step (not
+    `resolve_args`'s, which only reads a command)."""
+    flag = "--load_checkpoint" if args.load_checkpoint else "--model_name_or_path"
+    check_model_source(flag, args.model_name_or_path, shown=args.load_checkpoint or "")
+    tokenizer = args.tokenizer_name
+    if tokenizer and not Path(tokenizer).expanduser().is_file() and not tokenizer.endswith(".model"):
+        check_model_source("--tokenizer_name", tokenizer, files=TOKENIZER_FILES)  # (a missing .model falls back)
+    check_dataset_source("--dataset_name", args.dataset_name)
+    if args.codemix_dict_path and not Path(args.codemix_dict_path).expanduser().is_file():
+        missing_dictionary(args.codemix_dict_path)
 
 
 def _apply_model_config(args: argparse.Namespace) -> None:

@@ -19,6 +19,7 @@ from typing import Mapping, Optional
 
 from ..errors import LangAdaptError
 
+DICT_FLAG = "--codemix_dict_path"
 MUSE_FETCH_HINT = "fetch it with `python dicts/fetch_muse.py {pair}` or pass another --codemix_dict_path"
 
 # Stanford Alpaca's templates as EasyLM has them: the response follows "### Response:" directly.
@@ -63,24 +64,29 @@ class MuseDictionary:
         return dictionary_direction(self.path)
 
 
+def missing_dictionary(path: str | Path) -> None:
+    """Refuse a dictionary path that is not a file, with the command that fetches the MUSE file it names."""
+    source, target = dictionary_direction(path)
+    pair = f"{source}-{target}" if source else "SRC-TGT"
+    raise LangAdaptError(f"{DICT_FLAG} {path}: no such dictionary file; {MUSE_FETCH_HINT.format(pair=pair)}")
+
+
 def load_muse_dictionary(path: str | Path) -> MuseDictionary:
     """A MUSE lexicon: one `source<TAB>target` (or `source target`) pair a line, UTF-8, blanks skipped."""
     path = Path(path)
     if not path.is_file():
-        source, target = dictionary_direction(path)
-        pair = f"{source}-{target}" if source else "SRC-TGT"
-        raise LangAdaptError(f"--codemix_dict_path: dictionary {path} not found; {MUSE_FETCH_HINT.format(pair=pair)}")
+        missing_dictionary(path)
     table: dict[str, list[str]] = {}
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise LangAdaptError(f"{path}:{number}: not UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                raise LangAdaptError(f"{DICT_FLAG} {path}:{number}: not UTF-8 (byte 0x{raw[err.start]:02x} at column "
                                      f"{err.start + 1}); MUSE dictionaries are UTF-8") from None
             if number == 1 and line.startswith("\ufeff"):
-                raise LangAdaptError(f"{path}:1: starts with a UTF-8 byte-order mark, which would become part "
-                                     f"of the first word; save the file without it")
+                raise LangAdaptError(f"{DICT_FLAG} {path}:1: starts with a UTF-8 byte-order mark, which would "
+                                     f"become part of the first word; save the file without it")
             line = line.strip()
             if not line:
                 continue
@@ -88,11 +94,11 @@ def load_muse_dictionary(path: str | Path) -> MuseDictionary:
             if len(parts) != 2:
                 parts = line.split(" ")
             if len(parts) != 2 or not all(parts):
-                raise LangAdaptError(f"{path}:{number}: expected `source<TAB>target` or `source target`, "
-                                     f"got {line[:80]!r}")
+                raise LangAdaptError(f"{DICT_FLAG} {path}:{number}: expected `source<TAB>target` or `source target`, "
+                                     f"got {line[:80]!r}; fix or delete that line")
             table.setdefault(parts[0], []).append(parts[1])
     if not table:
-        raise LangAdaptError(f"--codemix_dict_path: {path} holds no word pairs")
+        raise LangAdaptError(f"{DICT_FLAG} {path}: holds no word pairs; pass a MUSE dictionary file")
     return MuseDictionary(table, str(path))
 
 

@@ -26,12 +26,14 @@ from ..progress import progress_bar
 from ..distributed import (build_accelerator, full_model_state_dict, load_local_optimizer_state,
                            local_optimizer_state, shard_model)
 from ..errors import LangAdaptError
+from ..preflight import has_accelerator, usable_precision
 from ..run_folder import METRICS_FILE, RunFolder, RunInterrupted, check_separate, stop_requested, watch
 from ..training import (COMPLETE_MARKER, CheckpointManager, append_jsonl, capture_rng_state, check_finite,
                         init_wandb, restore_rng_state, save_final_model, set_seed, write_json_atomic)
+from .args import check_commit_sources
 from .fcm import ForgetfulCausalMask
 from .optim import build_optimizer, build_scheduler, masked_row_mean_loss
-from .setup import build_stream, load_training_model, load_training_tokenizer
+from .setup import build_mixer, build_stream, load_training_model, load_training_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,8 @@ MAY_CHANGE_ON_RESUME = ("output_dir", "overwrite_output_dir", "resume_from_check
 def _accelerator(args: argparse.Namespace):
     if args.fsdp:  # FSDP's mixed-precision policy casts (shard_model), not Accelerate's autocast
         return build_accelerator("no")
-    return build_accelerator("bf16" if args.bf16 else "fp16" if args.fp16 else "no")
+    asked = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
+    return build_accelerator(usable_precision(asked, f"--{asked}", on_cpu=not has_accelerator()))
 
 
 def _run_folder(args: argparse.Namespace, world_size: int, manager: CheckpointManager) -> RunFolder:
@@ -77,6 +80,7 @@ def _save_final(model, tokenizer, output_dir: Path, original_config: dict[str, A
 
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Run (or resume) a COMMIT stage; returns the final metrics."""
+    check_commit_sources(args)
     accelerator = _accelerator(args)
     rank, world_size = accelerator.process_index, accelerator.num_processes
     if args.batch_size % world_size:
@@ -91,9 +95,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     resume_from = folder.start.checkpoint
 
     set_seed(args.seed)
+    mixer = build_mixer(args)  # a bad dictionary line fails before the model loads
     tokenizer = load_training_tokenizer(args)
     model, original_config = load_training_model(args)
-    stream = build_stream(args, tokenizer, rank, world_size)
+    stream = build_stream(args, tokenizer, rank, world_size, mixer)
     fcm = ForgetfulCausalMask(args.fcm_min_ratio, args.fcm_max_ratio, model.config._attn_implementation)
     if accelerator.is_main_process:
         folder.prepare(args.overwrite_output_dir)

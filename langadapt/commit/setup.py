@@ -93,12 +93,12 @@ def build_mixer(args: argparse.Namespace):
     return mixer
 
 
-def build_stream(args: argparse.Namespace, tokenizer, rank: int, world_size: int) -> PackedStream:
+def build_stream(args: argparse.Namespace, tokenizer, rank: int, world_size: int, mixer=None) -> PackedStream:
     dataset = load_any_dataset(args.dataset_name, args.dataset_config_name, split=args.dataset_split)
     source = f"--dataset_name {args.dataset_name}"
     required = ["instruction", "output"] if args.mode == "alpaca" else [args.text_field]
     require_columns(dataset, required, source)
-    encoder = ExampleEncoder(tokenizer, args.mode, text_field=args.text_field, mixer=build_mixer(args),
+    encoder = ExampleEncoder(tokenizer, args.mode, text_field=args.text_field, mixer=mixer,
                              block_codemix_in_template=args.block_codemix_in_template,
                              add_bos_token=args.add_bos_token, add_eos_token=args.add_eos_token,
                              text_bos=args.text_add_bos_token, text_eos=args.text_add_eos_token,

@@ -21,6 +21,8 @@ from . import records
 
 logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "sentence-transformers/LaBSE"
+# A folder sentence-transformers loads holds its module list, or at least a transformers config.
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "config.json")
 BATCHES_PER_CHUNK = 16
 
 

@@ -32,9 +32,25 @@ def resolve_device(device: Optional[str]) -> "torch.device":
 
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        target = torch.device(device)
+    except RuntimeError:
+        raise LangAdaptError(f"--device {device}: not a device; use cpu, cuda or cuda:N") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
         raise LangAdaptError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    return torch.device(device)
+    if target.type == "cuda" and target.index is not None and target.index >= torch.cuda.device_count():
+        raise LangAdaptError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                             f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return target
+
+
+def check_model_arguments(args: argparse.Namespace) -> "torch.device":
+    """The flags of `add_model_arguments` checked before any data loads; returns the device to use."""
+    from ..preflight import check_model_source
+
+    check_model_source("--model_path", args.model_path)
+    resolve_dtype(args.fp16, args.bf16)
+    return resolve_device(args.device)
 
 
 def load_model_for_eval(model_path: str, device: Optional[str] = None, fp16: bool = False, bf16: bool = False):
@@ -43,12 +59,14 @@ def load_model_for_eval(model_path: str, device: Optional[str] = None, fp16: boo
     Half precision on CPU is slow and partly unsupported, so it is only applied on an accelerator.
     """
     from ..models import load_causal_lm, load_tokenizer
+    from ..preflight import usable_precision
 
-    target = resolve_device(device)
+    target = resolve_device(str(device) if device is not None else None)
     dtype = resolve_dtype(fp16, bf16)
-    if dtype is not None and target.type == "cpu":
-        logger.warning("half precision requested on CPU: evaluating in float32 instead")
-        dtype = None
+    if dtype is not None:
+        asked = "bf16" if bf16 else "fp16"
+        if usable_precision(asked, f"--{asked}", on_cpu=target.type == "cpu", cpu_bf16=False) == "no":
+            dtype = None
     model = load_causal_lm(model_path, dtype=dtype, device=str(target))
     model.eval()
     return model, load_tokenizer(model_path)

@@ -24,6 +24,9 @@ from transformers import get_scheduler
 from ..adaptation import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
 from ..distributed import build_accelerator
 from ..errors import LangAdaptError
+from ..languages import get_language
+from ..preflight import (check_dataset_source, check_model_source, check_path_or_hub_id, has_accelerator,
+                         usable_precision)
 from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, max_positions, read_config_dict
 from ..run_folder import METRICS_FILE, RunFolder, RunInterrupted, check_separate, stop_requested, watch
 from ..training import (CheckpointManager, NonFiniteLossError, ResumableSampler, append_jsonl, capture_rng_state,
@@ -104,6 +107,20 @@ class AdaptationConfig:
         if not self.save_dir:
             raise LangAdaptError("--save_dir is required")
 
+    def check_sources(self) -> None:
+        """Model, data and FLORES flags name things that load, before the model and the pairs do."""
+        check_model_source("--model_id", self.model_id)
+        check_dataset_source("--dataset_name", self.dataset_name)
+        if not self.eval_every_n_steps:
+            return
+        for flag, code in (("--src", self.src), ("--tgt", self.tgt)):
+            get_language(code, flag)  # FLORES files are named by language code
+        if self.validation_file:
+            check_path_or_hub_id("--validation_file", self.validation_file, kind=None)
+        elif self.validation_dataset:
+            check_dataset_source("--validation_dataset", self.validation_dataset,
+                                 fix="pass --validation_file with a local flores200_dataset folder")
+
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
         record.update(record.pop("schedule"))
@@ -143,12 +160,9 @@ def set_sense_modules_trainable(model, trainable: bool) -> None:
 
 
 def mixed_precision(config: AdaptationConfig) -> str:
-    if config.bf16:
-        return "bf16"
-    if config.use_fp16 and not torch.cuda.is_available():
-        logger.warning("--use_fp16 needs a CUDA GPU; none is available, so training runs in fp32")
-        return "no"
-    return "fp16" if config.use_fp16 else "no"
+    """--bf16 wins over --use_fp16 (on by default), as the help says; the machine's limits as everywhere."""
+    asked, flag = ("bf16", "--bf16") if config.bf16 else ("fp16", "--use_fp16") if config.use_fp16 else ("no", "")
+    return usable_precision(asked, flag, on_cpu=not has_accelerator(), fp16_flag="--use_fp16")
 
 
 def check_model(config: AdaptationConfig) -> None:
@@ -194,6 +208,7 @@ class AdaptationRun:
         from accelerate.utils import DistributedDataParallelKwargs
 
         config.validate()
+        config.check_sources()
         self.config = config
         # Freezing modules mid-run leaves their parameters without gradients, which DDP must be told about.
         ddp_kwargs = DistributedDataParallelKwargs(find_unused_parameters=config.freeze_sense_during_polish)

@@ -8,6 +8,7 @@ from typing import Optional
 
 from ...data import load_any_dataset, require_columns, select_split
 from ...errors import LangAdaptError
+from ...preflight import check_hub_reachable
 from .base import TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ def load_task_documents(spec: TaskSpec, lang: str, split: Optional[str] = None, 
         if split_name(split) not in spec.splits:
             raise LangAdaptError(f"--split {split}: {spec.name} has splits {', '.join(spec.splits)}")
         source = f"{spec.hub_path} ({spec.config_for(lang)}, {split})"
+        check_hub_reachable(f"--task {spec.name}: its dataset", spec.hub_path, "dataset",
+                            fix="pass --data_path with a local copy")
         dataset = load_any_dataset(spec.hub_path, spec.config_for(lang), split=split)
         require_columns(dataset, spec.columns, source)
         docs = list(dataset)

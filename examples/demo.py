@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,8 +245,20 @@ def results_table(out: Path) -> list[ResultRow]:
     retrieval = both("{}", "retrieval.json")
     rows.append(proportion_row("Retrieval eng->swh (Backpack)", "recall@1_src2tgt", *retrieval))
     rows.append(proportion_row("Retrieval swh->eng (Backpack)", "recall@1_tgt2src", *retrieval))
+    rows += adaptation_retrieval_rows(out / "backpack-adapted" / "metrics.jsonl")
     rows += perplexity_rows("Held-out Hindi (COMMIT Llama)", *both("commit_{}", "hindi_ppl.json"))
     return rows
+
+
+def adaptation_retrieval_rows(metrics: Path) -> list[ResultRow]:
+    """run_adaptation's own FLORES dev retrieval (both directions averaged), at step 0 (the base model)
+    and at its last evaluation: by the last-token context vectors and by sense pooling, which it trains."""
+    evals = [r for r in jsonl(metrics) if r.get("kind") == "eval"]
+    first, last = evals[0], evals[-1]
+    n = first["num_pairs"]
+    return [ResultRow(f"Retrieval eng<->swh, FLORES dev, {name} (run_adaptation eval)", "recall@1", n,
+                      first[key], last[key], proportion_stderr(first[key], n), proportion_stderr(last[key], n))
+            for name, key in (("context vectors", "ctx_r1_avg"), ("sense pooling", "sns_r1_avg"))]
 
 
 def unigram_cross_entropy(tokenizer_dir: Path) -> float:
@@ -295,18 +308,23 @@ def bar_plot(rows: list[ResultRow], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(rows), figsize=(2.4 * len(rows), 3.2))
-    for axis, row in zip(axes, rows):
+    columns = 3
+    grid = math.ceil(len(rows) / columns)
+    fig, axes = plt.subplots(grid, columns, figsize=(3.3 * columns, 3.0 * grid), squeeze=False)
+    for axis in axes.flat[len(rows):]:
+        axis.set_visible(False)
+    for axis, row in zip(axes.flat, rows):
         values = row.shown or (row.base, row.adapted)
         if row.shown:  # the error is on the log scale: exp(nll +- 2 se)
             errors = [[v - math.exp(math.log(v) - 2 * se) for v, se in zip(values, (row.base_stderr, row.adapted_stderr))],
                       [math.exp(math.log(v) + 2 * se) - v for v, se in zip(values, (row.base_stderr, row.adapted_stderr))]]
             axis.set_yscale("log")
         else:
-            errors = [2 * row.base_stderr, 2 * row.adapted_stderr]
+            errors = [[min(v, 2 * se) for v, se in zip(values, (row.base_stderr, row.adapted_stderr))],
+                      [2 * row.base_stderr, 2 * row.adapted_stderr]]  # a proportion's whisker stops at 0
         bars = axis.bar(["base", "adapted"], values, yerr=errors, capsize=3, color=["#999999", "#2a7ab0"])
         axis.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=7)
-        axis.set_title(f"{row.task}\n{row.metric} (n={row.n})", fontsize=6)
+        axis.set_title(textwrap.fill(f"{row.task}: {row.metric} (n={row.n}, z={row.z:.1f})", 40), fontsize=7)
         axis.tick_params(labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

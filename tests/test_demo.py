@@ -19,7 +19,7 @@ def test_demo_pipeline_smoke(tmp_path):
     rows = [line for line in report.splitlines() if line.startswith("| ") and "---" not in line]
     assert "(results/senses/senses.md)" in report
     results = [row.strip("| ").split(" | ") for row in rows[1:rows.index(next(r for r in rows if r.startswith("| training")))]]
-    assert len(results) == 7 and len(rows) == 1 + 7 + 1 + 7  # header, evaluation rows, header, training rows
+    assert len(results) == 9 and len(rows) == 1 + 9 + 1 + 7  # header, evaluation rows, header, training rows
     expected_n = {"FLORES-style": 64, "XCOPA-style": 200, "Retrieval": 64, "Held-out Hindi": 100}
     for task, _, n, base, adapted, z in results:
         assert int(n) == next(v for k, v in expected_n.items() if task.startswith(k)), task

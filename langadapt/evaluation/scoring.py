@@ -5,12 +5,15 @@ last tokens are scored. Rows arrive already truncated by the prompt format's own
 the engine never cuts anything; it only refuses a row longer than the model's positions.
 
 By default the rows of one example share their common first tokens: that prefix runs once (left-padded
-batch, `use_cache=True`), its key/value cache is repeated for each row, and only each row's own tokens run
-again, so a long Belebele passage is not recomputed four times. Batches are packed so that the padded
-prefix plus the padded tails never exceed `max_length` (models such as the Backpack check that width,
-not the real positions). Rows of one example that share no first token are scored as groups of one.
-Models whose cache cannot be row-selected fall back to one full (right-padded) row per option. Both paths
-give the same numbers; groups are sorted by length so batches carry little padding.
+batch, `use_cache=True`), the options' first tokens are read from its last logits, and only the rows with
+tokens past the prefix run again, after their copy of its key/value cache: one-token options (Belebele's
+" A".." D") cost one forward for the whole batch, and a long passage is not recomputed per option.
+Batches are packed so that the padded prefix plus the padded tails never exceed `max_length` (models such
+as the Backpack check that width, not the real positions). Rows of one example that share no first token
+are scored as groups of one. Models whose cache cannot be row-selected fall back to one full
+(right-padded) row per option. Both paths give the same numbers; groups are sorted by prefix, then tail
+length, so batches carry little padding and rows cut differently near the position limit (harness
+truncation) do not split the batches into groups of one or two.
 """
 from __future__ import annotations
 
@@ -135,7 +138,7 @@ class LoglikelihoodScorer:
         if self.share_context:
             groups = [g for start, ex in zip(starts, examples) for g in groups_of(list(range(start, start + len(ex))),
                                                                                    rows)]
-            groups.sort(key=lambda g: -(g.prefix + g.tail))
+            groups.sort(key=lambda g: (-g.prefix, -g.tail))
             if not self._run_shared(rows, groups, flat_scores):
                 logger.info("the model's cache cannot be split by rows: scoring full sequences instead")
                 self.share_context = False
@@ -180,25 +183,29 @@ class LoglikelihoodScorer:
         lp, hit = token_logprobs(logits[owner_index], targets)
         total = (lp * scored).sum(1)
         greedy = (hit | ~scored).all(1)
-        tails = [rows[i].tokens[batch[owner].prefix: -1] for owner, i in members]
-        if any(tails):
-            cache = select_cache_rows(out.past_key_values, owner_index) if out.past_key_values is not None else None
+        tailed = [(k, owner, i) for k, (owner, i) in enumerate(members)
+                  if len(rows[i].tokens) - 1 > batch[owner].prefix]
+        if tailed:
+            picked = torch.tensor([k for k, _, _ in tailed], device=device)
+            tail_owner = owner_index[picked]
+            cache = select_cache_rows(out.past_key_values, tail_owner) if out.past_key_values is not None else None
             if cache is None:
                 return None
-            tail_ids, tail_mask = pad_right(tails, self.pad_id, device)
-            tail_targets = [rows[i].tokens[batch[owner].prefix + 1:] for owner, i in members]
-            target_ids, _ = pad_right(tail_targets, self.pad_id, device)
+            tail_ids, tail_mask = pad_right([rows[i].tokens[batch[owner].prefix: -1] for _, owner, i in tailed],
+                                            self.pad_id, device)
+            target_ids, _ = pad_right([rows[i].tokens[batch[owner].prefix + 1:] for _, owner, i in tailed],
+                                      self.pad_id, device)
             first_scored_in_tail = torch.tensor(
-                [rows[i].first_scored - batch[owner].prefix - 1 for owner, i in members], device=device)
+                [rows[i].first_scored - batch[owner].prefix - 1 for _, owner, i in tailed], device=device)
             columns = torch.arange(tail_ids.shape[1], device=device).unsqueeze(0)
             tail_scored = tail_mask.bool() & (columns >= first_scored_in_tail.unsqueeze(1))
-            full_mask = torch.cat([mask[owner_index], tail_mask], dim=1)
-            positions = positions_from_mask(tail_mask, offset=mask.sum(1)[owner_index])
+            full_mask = torch.cat([mask[tail_owner], tail_mask], dim=1)
+            positions = positions_from_mask(tail_mask, offset=mask.sum(1)[tail_owner])
             tail = self.model(input_ids=tail_ids, attention_mask=full_mask, position_ids=positions,
                               past_key_values=cache, use_cache=True)
             lp, hit = token_logprobs(tail.logits, target_ids)
-            total = total + (lp * tail_scored).sum(1)
-            greedy = greedy & (hit | ~tail_scored).all(1)
+            total[picked] += (lp * tail_scored).sum(1)
+            greedy[picked] &= (hit | ~tail_scored).all(1)
         total, greedy = total.tolist(), greedy.tolist()
         return {i: ContinuationScore(total[k], rows[i].n_scored, bool(greedy[k])) for k, (_, i) in enumerate(members)}
 

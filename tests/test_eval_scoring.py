@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from langadapt.evaluation.encoding import harness_rows, original_rows
-from langadapt.evaluation.scoring import Group, LoglikelihoodScorer, OptionRow, common_prefix_length, pack_batches
+from langadapt.evaluation.scoring import (Group, LoglikelihoodScorer, OptionRow, common_prefix_length, groups_of,
+                                         pack_batches)
 from langadapt.models import load_causal_lm, load_tokenizer
 from langadapt.toy_models import save_tiny_model, tiny_backpack_config
 
@@ -181,12 +182,26 @@ def mixed_examples(seed: int = 1) -> list[list[OptionRow]]:
     return examples
 
 
+def cut_alike_and_not() -> list[OptionRow]:
+    """Harness truncation of one context to 50 tokens: a one-token option cuts one token more than three
+    two-token options opening with the same token; the context holds a token twice, so both cuts open with it."""
+    context = [10, 12, 12] + list(range(13, 60))
+    return [OptionRow((context + [5])[-50:], 1)] + [OptionRow((context + [6, k])[-50:], 2) for k in (7, 8, 9)]
+
+
+def test_rows_cut_differently_share_only_with_the_rows_cut_alike():
+    rows = cut_alike_and_not()
+    assert rows[0].tokens[0] == rows[1].tokens[0] == 12  # a first token in common by chance
+    groups = groups_of([0, 1, 2, 3], rows)
+    assert [(g.rows, g.prefix, g.tail) for g in groups] == [((0,), 49, 0), ((1, 2, 3), 49, 0)]
+
+
 @pytest.mark.parametrize("batch_size", [2, 64])
 def test_grouped_scores_equal_per_option_scores(model_and_tokenizer, batch_size):
     """One batch of left-padded prefixes and right-padded tails, or full right-padded rows: each option's
     log-likelihood and greedy flag as one unpadded forward over that option alone gives them."""
     model, tok = model_and_tokenizer
-    examples = mixed_examples()
+    examples = mixed_examples() + [cut_alike_and_not()]
     expected = [[direct_row(model, row) for row in rows] for rows in examples]
     for share in (True, False):
         scores = LoglikelihoodScorer(model, tok.pad_token_id, 128, batch_size, share, progress=False).score(examples)

@@ -9,11 +9,11 @@ batch, `use_cache=True`), the options' first tokens are read from its last logit
 tokens past the prefix run again, after their copy of its key/value cache: one-token options (Belebele's
 " A".." D") cost one forward for the whole batch, and a long passage is not recomputed per option.
 Batches are packed so that the padded prefix plus the padded tails never exceed `max_length` (models such
-as the Backpack check that width, not the real positions). Rows of one example that share no first token
-are scored as groups of one. Models whose cache cannot be row-selected fall back to one full
-(right-padded) row per option. Both paths give the same numbers; groups are sorted by prefix, then tail
-length, so batches carry little padding and rows cut differently near the position limit (harness
-truncation) do not split the batches into groups of one or two.
+as the Backpack check that width, not the real positions). Rows of one example that truncation cut at
+different points are grouped by how their contexts open (`groups_of`). Models whose cache cannot be
+row-selected fall back to one full (right-padded) row per option. Both paths give the same numbers; groups
+are sorted by prefix, then tail length, so batches carry little padding and stay full near the position
+limit.
 """
 from __future__ import annotations
 
@@ -74,13 +74,20 @@ def make_group(indices: tuple[int, ...], rows: Sequence[OptionRow], prefix: int)
     return Group(indices, prefix, max(1, prefix - first + 1), tail)
 
 
+KEY_TOKENS = 8  # rows whose contexts open with the same 8 tokens (or are the same shorter context) share
+
+
 def groups_of(example_rows: list[int], rows: Sequence[OptionRow]) -> list[Group]:
-    """One group for the example when its rows share a first token; else one group per row, its context as
-    the prefix (so only one prefix logit is kept, whatever the option's length)."""
-    prefix = common_prefix_length([rows[i] for i in example_rows])
-    if prefix > 0:
-        return [make_group(tuple(example_rows), rows, prefix)]
-    return [make_group((i,), rows, rows[i].first_scored) for i in example_rows]
+    """The example's rows that open alike run one shared prefix: all of them, unless truncation cut their
+    contexts at different points (harness rows with options of different token lengths), where the rows cut
+    alike share, as the harness's own request grouping does. The 8-token key keeps a chance first token in
+    common from making one group whose prefix is that token and whose tails are whole rows. A row alone runs
+    its context as the prefix (so only one prefix logit is kept, whatever the option's length)."""
+    parts: dict[tuple[int, ...], list[int]] = {}
+    for i in example_rows:
+        parts.setdefault(tuple(rows[i].tokens[: min(KEY_TOKENS, rows[i].first_scored)]), []).append(i)
+    return [make_group(tuple(part), rows, common_prefix_length([rows[i] for i in part]) if len(part) > 1
+                       else rows[part[0]].first_scored) for part in parts.values()]
 
 
 def pack_batches(groups: Sequence[Group], batch_size: int, max_length: int) -> list[list[Group]]:

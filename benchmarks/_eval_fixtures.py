@@ -133,6 +133,7 @@ def prepare(args: argparse.Namespace, device: str = "cpu", fp16: bool = False):
 
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-eval-"))
-    model, tokenizer = load_model_for_eval(build_model(work / "model", n_embd=args.n_embd, n_layer=args.n_layer),
-                                           device, fp16)
+    heads = max(4, args.n_embd // 64)  # GPT-2's 64-wide heads from width 256 up
+    model, tokenizer = load_model_for_eval(
+        build_model(work / "model", n_embd=args.n_embd, n_layer=args.n_layer, n_head=heads), device, fp16)
     return work, model, tokenizer, f"gpt2 {args.n_layer}x{args.n_embd} (random), {device}, {args.threads} thread(s)"

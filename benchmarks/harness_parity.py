@@ -1,19 +1,23 @@
 """Parity and speed of `run_eval --prompt_format harness` against lm-evaluation-harness 0.4.
 
-Both run the same small local GPT-2 on the same local rows, CPU, same batch size and the same context
-limit (`--max_length`; pass one below the longest prompt to compare truncation). The harness gets task
-configs that read the same fresh local rows (FLORES sample sentences recombined at random, written as JSONL)
-and use its own prompt definitions (xcopa: its utils functions;
-belebele and xstorycloze: its yaml templates). Prints one JSON object per task: accuracies (acc and
-acc_norm), the share of identical predictions, the largest per-option log-likelihood difference, how many
-examples were truncated, examples/s of each (end to end: data loading, prompts, scoring, metrics; best of
-alternating repeats) and the speed ratio.
+Both run the same local GPT-2 (random weights; one per `--sizes` entry, layers x width, with its own row
+count after a colon where a wide model would take too long on CPU) on the same local rows, CPU, same batch
+size and the same context limit (`--max_length`; pass one below the longest prompt to compare truncation).
+The harness gets task configs that read the same fresh local rows (FLORES sample sentences recombined at
+random, written as JSONL) and use its own prompt definitions (xcopa: its utils functions; belebele and
+xstorycloze: its yaml templates). Prints one JSON object, per size and task: accuracies (acc and acc_norm),
+the share of identical predictions, the largest per-option log-likelihood difference, how many examples were
+truncated, examples/s of each (end to end: data loading, prompts, scoring, metrics; best of alternating
+repeats), the speed ratio and the 1-minute load average around the runs (a shared machine). lm_eval is
+imported from this interpreter's packages: run the script with a Python that has lm-eval==0.4.13 installed
+(it is never a dependency of the project).
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,24 +76,26 @@ def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: d
     config = EvalConfig(task=task, lang=lang, split="test", data_path=data, prompt_format="harness",
                         batch_size=args.batch_size, max_length=args.max_length, progress=False)
     run_evaluation(model, tokenizer, EvalConfig(**{**config.__dict__, "limit": args.batch_size}))  # warm-up
-    our_seconds, harness_seconds = [], []
+    our_seconds, harness_seconds, loads = [], [], [os.getloadavg()[0]]
     for _ in range(args.repeats):  # alternate, so both see the same load on a shared machine
         ours, our_samples = run_evaluation(model, tokenizer, config)
         our_seconds.append(ours["seconds"])
         harness_samples, harness_metrics, seconds = run_harness(model, tokenizer, f"{task}_local", harness_fields,
                                                                 data, args)
         harness_seconds.append(seconds)
+        loads.append(os.getloadavg()[0])
     max_diff, same_prediction = 0.0, 0
     for mine, theirs in zip(our_samples, harness_samples, strict=True):
         their_ll = [resp[0][0] for resp in theirs["resps"]]
         max_diff = max(max_diff, *(abs(a - b) for a, b in zip(mine["loglikelihoods"], their_ll, strict=True)))
         same_prediction += mine["pred"] == max(range(len(their_ll)), key=their_ll.__getitem__)
-    our_rate, harness_rate = args.examples / min(our_seconds), args.examples / min(harness_seconds)
+    our_rate, harness_rate = len(our_samples) / min(our_seconds), len(our_samples) / min(harness_seconds)
     return {"acc_ours": ours["metrics"]["acc"], "acc_harness": harness_metrics["acc,none"],
             "acc_norm_ours": ours["metrics"]["acc_norm"], "acc_norm_harness": harness_metrics["acc_norm,none"],
             "truncated_examples": ours["truncated"],
             "same_prediction_share": same_prediction / len(our_samples), "max_abs_loglikelihood_diff": max_diff,
-            "examples_per_s_ours": our_rate, "examples_per_s_harness": harness_rate, "speedup": our_rate / harness_rate}
+            "examples_per_s_ours": our_rate, "examples_per_s_harness": harness_rate, "speedup": our_rate / harness_rate,
+            "load_1min": [round(load, 2) for load in loads]}
 
 
 def main(argv=None) -> None:
@@ -99,17 +105,25 @@ def main(argv=None) -> None:
                    help="context limit of both (default: the model's 256 positions; e.g. 48 truncates)")
     p.add_argument("--tasks", nargs="+", choices=("xcopa", "xstorycloze", "belebele"),
                    default=["xcopa", "xstorycloze", "belebele"])
+    p.add_argument("--sizes", nargs="+", default=["2x32", "4x256", "12x768:64"],
+                   help="models as LAYERSxWIDTH[:ROWS] (ROWS replaces --examples for that size); "
+                        "overrides --n_layer/--n_embd")
     args = p.parse_args(argv)
-    work, model, tokenizer, described = prepare(args)
     harness_tasks = {"xcopa": ("sw", harness_xcopa_task), "xstorycloze": ("sw", harness_xstorycloze_task),
                      "belebele": ("swh", harness_belebele_task)}
-    figures = {"examples": args.examples, "batch_size": args.batch_size, "repeats": args.repeats, "model": described,
-               "max_length": args.max_length}
-    for task in args.tasks:
-        data = work / f"{task}.jsonl"
-        fresh_rows(task, args.examples, seed=len(task), target=data)
-        lang, harness_fields = harness_tasks[task]
-        figures[task] = compare(model, tokenizer, task, lang, str(data), harness_fields(str(data)), args)
+    figures = {"batch_size": args.batch_size, "repeats": args.repeats, "max_length": args.max_length, "sizes": {}}
+    for size in args.sizes:
+        shape, _, rows = size.partition(":")
+        layers, width = shape.split("x")
+        sized = argparse.Namespace(**{**vars(args), "n_layer": int(layers), "n_embd": int(width),
+                                      "examples": int(rows or args.examples)})
+        work, model, tokenizer, described = prepare(sized)
+        figures["sizes"][shape] = result = {"model": described, "examples": sized.examples}
+        for task in args.tasks:
+            data = work / f"{task}.jsonl"
+            fresh_rows(task, sized.examples, seed=len(task), target=data)
+            lang, harness_fields = harness_tasks[task]
+            result[task] = compare(model, tokenizer, task, lang, str(data), harness_fields(str(data)), sized)
     print(json.dumps(figures))
 
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from langadapt.evaluation.encoding import harness_rows, original_rows
-from langadapt.evaluation.scoring import Group, LoglikelihoodScorer, OptionRow, common_prefix_length, pack_batches
+from langadapt.evaluation.scoring import (Group, LoglikelihoodScorer, OptionRow, common_prefix_length, groups_of,
+                                         pack_batches)
 from langadapt.models import load_causal_lm, load_tokenizer
 from langadapt.toy_models import save_tiny_model, tiny_backpack_config
 
@@ -165,3 +166,71 @@ def test_pmi_priors_ours_and_the_originals():
     assert [p[0].n_scored for p in original_priors(encoded, 0, 2, alpha=1.0)] == [2, 1, 2]
     five = [EncodedExample([OptionRow(list(range(1, 8)), 5)], False, [list(range(1, 8))])]
     assert original_priors(five, 0, 2, alpha=0.5)[0][0].n_scored == 2  # int(5 ** 0.5)
+
+
+def mixed_examples(seed: int = 1) -> list[list[OptionRow]]:
+    """Contexts of 1 to 40 tokens (so the batch pads them) with one-token options, multi-token options,
+    both in one example, and options that share their first tokens."""
+    rng = random.Random(seed)
+    examples = []
+    for lengths in ([1, 1, 1, 1], [1, 3, 2, 1], [4, 2], [1, 1], [2, 5, 1], [3, 3, 3]):
+        context = [rng.randrange(1, 300) for _ in range(rng.randint(1, 40))]
+        shared = [rng.randrange(1, 300)]
+        examples.append([OptionRow(context + (shared if n > 1 and k % 2 else [])
+                                   + [rng.randrange(1, 300) for _ in range(n - (n > 1 and k % 2))], n)
+                         for k, n in enumerate(lengths)])
+    return examples
+
+
+def cut_alike_and_not() -> list[OptionRow]:
+    """Harness truncation of one context to 50 tokens: a one-token option cuts one token more than three
+    two-token options opening with the same token; the context holds a token twice, so both cuts open with it."""
+    context = [10, 12, 12] + list(range(13, 60))
+    return [OptionRow((context + [5])[-50:], 1)] + [OptionRow((context + [6, k])[-50:], 2) for k in (7, 8, 9)]
+
+
+def test_rows_cut_differently_share_only_with_the_rows_cut_alike():
+    rows = cut_alike_and_not()
+    assert rows[0].tokens[0] == rows[1].tokens[0] == 12  # a first token in common by chance
+    groups = groups_of([0, 1, 2, 3], rows)
+    assert [(g.rows, g.prefix, g.tail) for g in groups] == [((0,), 49, 0), ((1, 2, 3), 49, 0)]
+
+
+@pytest.mark.parametrize("batch_size", [2, 64])
+def test_grouped_scores_equal_per_option_scores(model_and_tokenizer, batch_size):
+    """One batch of left-padded prefixes and right-padded tails, or full right-padded rows: each option's
+    log-likelihood and greedy flag as one unpadded forward over that option alone gives them."""
+    model, tok = model_and_tokenizer
+    examples = mixed_examples() + [cut_alike_and_not()]
+    expected = [[direct_row(model, row) for row in rows] for rows in examples]
+    for share in (True, False):
+        scores = LoglikelihoodScorer(model, tok.pad_token_id, 128, batch_size, share, progress=False).score(examples)
+        for rows, want, got in zip(examples, expected, scores):
+            assert [s.logprob for s in got] == pytest.approx(want, abs=1e-4)
+            assert [s.n_tokens for s in got] == [row.n_scored for row in rows]
+            greedy = []
+            for row in rows:
+                ids = torch.tensor([row.tokens[:-1]])
+                with torch.no_grad():
+                    picks = model(input_ids=ids).logits[0, row.first_scored - 1:].argmax(-1).tolist()
+                greedy.append(picks == row.tokens[row.first_scored:])
+            assert [s.is_greedy for s in got] == greedy
+
+
+def test_one_token_options_need_one_forward_per_batch(model_and_tokenizer):
+    """A batch of one-token options is read from the contexts' last logits (one forward); with longer options
+    mixed in, one more forward runs only their own tokens, after the cached context."""
+    model, tok = model_and_tokenizer
+    calls = []
+    hook = model.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["input_ids"].shape),
+                                       with_kwargs=True)
+    examples = mixed_examples()
+    try:
+        LoglikelihoodScorer(model, tok.pad_token_id, 128, 64, progress=False).score(examples[:1] + examples[3:4])
+        assert len(calls) == 1 and calls[0][0] == 2  # two contexts, 4 + 2 one-token options
+        calls.clear()
+        LoglikelihoodScorer(model, tok.pad_token_id, 128, 64, progress=False).score(examples)
+    finally:
+        hook.remove()
+    multi_token = sum(row.n_scored > 1 for rows in examples for row in rows)
+    assert len(calls) == 2 and calls[0][0] == len(examples) and calls[1][0] == multi_token

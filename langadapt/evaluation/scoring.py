@@ -5,12 +5,15 @@ last tokens are scored. Rows arrive already truncated by the prompt format's own
 the engine never cuts anything; it only refuses a row longer than the model's positions.
 
 By default the rows of one example share their common first tokens: that prefix runs once (left-padded
-batch, `use_cache=True`), its key/value cache is repeated for each row, and only each row's own tokens run
-again, so a long Belebele passage is not recomputed four times. Batches are packed so that the padded
-prefix plus the padded tails never exceed `max_length` (models such as the Backpack check that width,
-not the real positions). Rows of one example that share no first token are scored as groups of one.
-Models whose cache cannot be row-selected fall back to one full (right-padded) row per option. Both paths
-give the same numbers; groups are sorted by length so batches carry little padding.
+batch, `use_cache=True`), the options' first tokens are read from its last logits, and only the rows with
+tokens past the prefix run again, after their copy of its key/value cache: one-token options (Belebele's
+" A".." D") cost one forward for the whole batch, and a long passage is not recomputed per option.
+Batches are packed so that the padded prefix plus the padded tails never exceed `max_length` (models such
+as the Backpack check that width, not the real positions). Rows of one example that truncation cut at
+different points are grouped by how their contexts open (`groups_of`). Models whose cache cannot be
+row-selected fall back to one full (right-padded) row per option. Both paths give the same numbers; groups
+are sorted by prefix, then tail length, so batches carry little padding and stay full near the position
+limit.
 """
 from __future__ import annotations
 
@@ -71,13 +74,20 @@ def make_group(indices: tuple[int, ...], rows: Sequence[OptionRow], prefix: int)
     return Group(indices, prefix, max(1, prefix - first + 1), tail)
 
 
+KEY_TOKENS = 8  # rows whose contexts open with the same 8 tokens (or are the same shorter context) share
+
+
 def groups_of(example_rows: list[int], rows: Sequence[OptionRow]) -> list[Group]:
-    """One group for the example when its rows share a first token; else one group per row, its context as
-    the prefix (so only one prefix logit is kept, whatever the option's length)."""
-    prefix = common_prefix_length([rows[i] for i in example_rows])
-    if prefix > 0:
-        return [make_group(tuple(example_rows), rows, prefix)]
-    return [make_group((i,), rows, rows[i].first_scored) for i in example_rows]
+    """The example's rows that open alike run one shared prefix: all of them, unless truncation cut their
+    contexts at different points (harness rows with options of different token lengths), where the rows cut
+    alike share, as the harness's own request grouping does. The 8-token key keeps a chance first token in
+    common from making one group whose prefix is that token and whose tails are whole rows. A row alone runs
+    its context as the prefix (so only one prefix logit is kept, whatever the option's length)."""
+    parts: dict[tuple[int, ...], list[int]] = {}
+    for i in example_rows:
+        parts.setdefault(tuple(rows[i].tokens[: min(KEY_TOKENS, rows[i].first_scored)]), []).append(i)
+    return [make_group(tuple(part), rows, common_prefix_length([rows[i] for i in part]) if len(part) > 1
+                       else rows[part[0]].first_scored) for part in parts.values()]
 
 
 def pack_batches(groups: Sequence[Group], batch_size: int, max_length: int) -> list[list[Group]]:
@@ -135,7 +145,7 @@ class LoglikelihoodScorer:
         if self.share_context:
             groups = [g for start, ex in zip(starts, examples) for g in groups_of(list(range(start, start + len(ex))),
                                                                                    rows)]
-            groups.sort(key=lambda g: -(g.prefix + g.tail))
+            groups.sort(key=lambda g: (-g.prefix, -g.tail))
             if not self._run_shared(rows, groups, flat_scores):
                 logger.info("the model's cache cannot be split by rows: scoring full sequences instead")
                 self.share_context = False
@@ -180,25 +190,29 @@ class LoglikelihoodScorer:
         lp, hit = token_logprobs(logits[owner_index], targets)
         total = (lp * scored).sum(1)
         greedy = (hit | ~scored).all(1)
-        tails = [rows[i].tokens[batch[owner].prefix: -1] for owner, i in members]
-        if any(tails):
-            cache = select_cache_rows(out.past_key_values, owner_index) if out.past_key_values is not None else None
+        tailed = [(k, owner, i) for k, (owner, i) in enumerate(members)
+                  if len(rows[i].tokens) - 1 > batch[owner].prefix]
+        if tailed:
+            picked = torch.tensor([k for k, _, _ in tailed], device=device)
+            tail_owner = owner_index[picked]
+            cache = select_cache_rows(out.past_key_values, tail_owner) if out.past_key_values is not None else None
             if cache is None:
                 return None
-            tail_ids, tail_mask = pad_right(tails, self.pad_id, device)
-            tail_targets = [rows[i].tokens[batch[owner].prefix + 1:] for owner, i in members]
-            target_ids, _ = pad_right(tail_targets, self.pad_id, device)
+            tail_ids, tail_mask = pad_right([rows[i].tokens[batch[owner].prefix: -1] for _, owner, i in tailed],
+                                            self.pad_id, device)
+            target_ids, _ = pad_right([rows[i].tokens[batch[owner].prefix + 1:] for _, owner, i in tailed],
+                                      self.pad_id, device)
             first_scored_in_tail = torch.tensor(
-                [rows[i].first_scored - batch[owner].prefix - 1 for owner, i in members], device=device)
+                [rows[i].first_scored - batch[owner].prefix - 1 for _, owner, i in tailed], device=device)
             columns = torch.arange(tail_ids.shape[1], device=device).unsqueeze(0)
             tail_scored = tail_mask.bool() & (columns >= first_scored_in_tail.unsqueeze(1))
-            full_mask = torch.cat([mask[owner_index], tail_mask], dim=1)
-            positions = positions_from_mask(tail_mask, offset=mask.sum(1)[owner_index])
+            full_mask = torch.cat([mask[tail_owner], tail_mask], dim=1)
+            positions = positions_from_mask(tail_mask, offset=mask.sum(1)[tail_owner])
             tail = self.model(input_ids=tail_ids, attention_mask=full_mask, position_ids=positions,
                               past_key_values=cache, use_cache=True)
             lp, hit = token_logprobs(tail.logits, target_ids)
-            total = total + (lp * tail_scored).sum(1)
-            greedy = greedy & (hit | ~tail_scored).all(1)
+            total[picked] += (lp * tail_scored).sum(1)
+            greedy[picked] &= (hit | ~tail_scored).all(1)
         total, greedy = total.tolist(), greedy.tolist()
         return {i: ContinuationScore(total[k], rows[i].n_scored, bool(greedy[k])) for k, (_, i) in enumerate(members)}
 

@@ -62,7 +62,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--target_size", type=int, default=2_000_000,
                    help="keep at most this many pairs after shuffling (0: all)")
     p.add_argument("--seed", "--shuffle_seed", dest="seed", type=int, default=13, help="shuffle seed")
-    p.add_argument("--num_proc", type=int, default=1, help="worker processes for language identification")
+    p.add_argument("--num_proc", type=int, default=0,
+                   help="worker processes for language identification (0: one per free core this process may use, "
+                        "none when fewer than two are free)")
     p.add_argument("--opus_download_dir", default="opus_cache",
                    help="opustools download folder: corpora found there are read locally, missing ones "
                         "downloaded into it (not when HF_HUB_OFFLINE=1)")
@@ -100,12 +102,13 @@ def validate(args: argparse.Namespace) -> None:
                              f"{args.len_ratio_high}")
     if not 0.0 <= args.labse_threshold <= 1.0:
         raise LangAdaptError(f"--labse_threshold {args.labse_threshold}: expected a value in [0, 1]")
-    for flag in ("batch_size", "num_proc"):
-        if getattr(args, flag) < 1:
-            raise LangAdaptError(f"--{flag} must be at least 1")
+    if args.batch_size < 1:
+        raise LangAdaptError("--batch_size must be at least 1")
     for flag in ("max_per_corpus", "target_size"):
         if getattr(args, flag) < 0:
             raise LangAdaptError(f"--{flag} must be >= 0 (0 means no limit)")
+    if args.num_proc < 0:
+        raise LangAdaptError("--num_proc must be >= 0 (0: one per free core)")
     # written folders never nest (a clean-up or the final rename would delete the other); inputs stay outside
     check_separate({"--hf_out": args.hf_out, "--work_dir": args.work_dir,
                     "--opus_download_dir": args.opus_download_dir},

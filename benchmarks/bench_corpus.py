@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-"""Corpus build throughput and peak memory: our pipeline against a straightforward baseline.
+"""Corpus build throughput and peak memory: ours against the original builder, on the same input files.
 
-Both read the same synthetic OPUS moses zip (realistic sentence lengths, plus duplicates, bad length
-ratios, too-short lines and wrong-language targets) and write a `datasets` folder; LaBSE is off. The
-baseline is the one-pair-at-a-time version: sacremoses on both sides, word counts, the `langid` package on
-both sides, a Python set of full strings, everything in memory, then one save. Each run happens in its
-own subprocess so peak RSS figures do not mix. Prints one JSON object.
+Both builders get the seed README's command line with LaBSE off (`--labse_threshold 0`, no HF corpora, no
+upload) over one synthetic OPUS moses zip (realistic sentence lengths, plus duplicates, bad length ratios,
+too-short lines and wrong-language targets). The original runs from a local copy the user points to with
+`--original` (its build_opus_corpus.py; never committed here); without it only ours is measured. Every
+run is a fresh subprocess with one BLAS thread, pinned to `--cores` CPUs (the original always to one);
+runs alternate, ours and the original, `--repeats` times, and each figure is the fastest of its runs.
+Ours gets `--num_proc` = its core count (in-process at one core). `same_pairs` says
+whether both saved exactly the same rows (a hash of the saved train split). Prints one JSON object.
 
 Memory figures, per run: `peak_rss_mib` is the process's own VmHWM. (Not `ru_maxrss`: Linux carries a
 parent's high-water mark across fork + exec, so every run would report at least this script's peak while
@@ -15,16 +18,18 @@ memory-mapped Arrow files `datasets` reads, which count in RSS but are page cach
 pressure (they grow with the output size, up to the final file's size). `peak_worker_rss_mib` is the
 largest language-id worker (forked, so it counts pages shared with its parent).
 
-    python benchmarks/bench_corpus.py                      # 200k pairs, ours vs baseline
-    python benchmarks/bench_corpus.py --rss_pairs 1000000  # plus our peak memory at 1M pairs
-    python benchmarks/bench_corpus.py --rss_pairs 1000000 --skip_baseline
+    python benchmarks/bench_corpus.py --original /tmp/sensia/build_opus_corpus.py   # 200k pairs, 1 and 2 cores
+    python benchmarks/bench_corpus.py --rss_pairs 2000000                              # plus our RSS at 2M pairs
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import random
 import resource
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -75,42 +80,32 @@ def synthetic_pairs(n: int, seed: int = 0):
         yield pair
 
 
-def run_ours(download: Path, out: Path, num_proc: int, langid: bool) -> int:
-    from langadapt.corpus.pipeline import CorpusBuildConfig, build_corpus
+def seed_argv(download: Path, out: Path) -> list[str]:
+    """The seed README's build_opus_corpus command line over the synthetic corpus, LaBSE off."""
+    return ["--src", "eng", "--tgt", "swh", "--hf_out", str(out / "hf"), "--work_dir", str(out / "work"),
+            "--corpora", "Synth", "--max_per_corpus", "500000", "--batch_size", "2048", "--min_len", "3",
+            "--max_len", "256", "--len_ratio_low", "0.45", "--len_ratio_high", "2.0", "--labse_threshold", "0",
+            "--target_size", "100000", "--opus_download_dir", str(download), "--log_level", "WARNING"]
 
-    cfg = CorpusBuildConfig(src="eng", tgt="swh", hf_out=out / "hf", work_dir=out / "work", corpora=["Synth"],
-                            min_len=3, max_len=256, len_ratio_low=0.45, len_ratio_high=2.0, langid=langid,
-                            labse_threshold=0.0, target_size=0, opus_download_dir=str(download), num_proc=num_proc)
-    return build_corpus(cfg)["totals"]["final"]
+
+def run_builder(builder: str, argv: list[str]) -> None:
+    """Ours through its main(); the original as its own __main__, as a user runs it."""
+    if builder == "ours":
+        import build_opus_corpus
+
+        build_opus_corpus.main(argv)
+    else:
+        sys.argv = [builder, *argv]
+        runpy.run_path(builder, run_name="__main__")
 
 
-def run_baseline(download: Path, out: Path, langid_on: bool) -> int:
-    import langid
-    from datasets import Dataset, DatasetDict, Features, Translation
-    from opustools import OpusRead
-    from sacremoses import MosesPunctNormalizer
+def saved_rows_sha256(hf_out: Path) -> str:
+    from datasets import load_from_disk
 
-    src_norm, tgt_norm = MosesPunctNormalizer(lang="en"), MosesPunctNormalizer(lang="sw")
-    reader = OpusRead(directory="Synth", source="en", target="sw", preprocess="moses", write_mode="moses",
-                      download_dir=str(download), suppress_prompts=True)
-    seen, kept = set(), []
-    for src, tgt in reader.yieldPairs():
-        src, tgt = src_norm.normalize(src), tgt_norm.normalize(tgt)
-        ns, nt = len(src.split()), len(tgt.split())
-        if not (3 <= ns <= 256 and 3 <= nt <= 256):
-            continue
-        ratio = ns / nt
-        if not (0.45 <= ratio <= 2.0 or 0.45 <= 1 / ratio <= 2.0):
-            continue
-        if langid_on and (langid.classify(src)[0] != "en" or langid.classify(tgt)[0] != "sw"):
-            continue
-        if (src, tgt) in seen:
-            continue
-        seen.add((src, tgt))
-        kept.append({"eng": src, "swh": tgt})
-    features = Features({"translation": Translation(languages=["eng", "swh"])})
-    DatasetDict({"train": Dataset.from_dict({"translation": kept}, features=features)}).save_to_disk(str(out / "hf"))
-    return len(kept)
+    digest = hashlib.sha256()
+    for row in load_from_disk(str(hf_out))["train"]:
+        digest.update(json.dumps(row["translation"], ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n")
+    return digest.hexdigest()
 
 
 class PeakMemory:
@@ -140,64 +135,85 @@ class PeakMemory:
             time.sleep(self._interval_s)
 
 
-def measure(kind: str, download: Path, pairs: int, num_proc: int, langid: bool) -> dict:
-    """Run one pipeline in a fresh subprocess; returns its throughput and peak RSS."""
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def measure(builder: str, download: Path, pairs: int, cores: int) -> dict:
+    """One build in a fresh subprocess on `cores` CPUs; its throughput, peak RSS and output hash."""
     with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, __file__, "--_worker", kind, "--_download", str(download), "--_out", out,
-                   "--num_proc", str(num_proc)] + ([] if langid else ["--no-langid"])
-        result = subprocess.run(command, capture_output=True, text=True)
+        command = [sys.executable, __file__, "--_worker", builder, "--_download", str(download), "--_out", out,
+                   "--_cores", str(cores)]
+        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
         if result.returncode != 0:
-            raise SystemExit(f"{kind} run failed:\n{result.stderr[-3000:]}")
+            raise SystemExit(f"{builder} run failed:\n{result.stderr[-3000:]}")
         figures = json.loads(result.stdout.strip().splitlines()[-1])
     figures["pairs_per_s"] = round(pairs / figures["seconds"], 1)
+    figures["load"] = [round(x, 2) for x in os.getloadavg()]
     return figures
 
 
 def worker(args) -> None:
+    cpus = sorted(os.sched_getaffinity(0))[:args._cores]
+    os.sched_setaffinity(0, cpus)
     memory = PeakMemory()
+    out = Path(args._out)
     start = time.perf_counter()
-    if args._worker == "ours":
-        kept = run_ours(Path(args._download), Path(args._out), args.num_proc, not args.no_langid)
-    else:
-        kept = run_baseline(Path(args._download), Path(args._out), not args.no_langid)
+    argv = seed_argv(Path(args._download), out)
+    run_builder(args._worker, argv + ["--num_proc", str(len(cpus))] if args._worker == "ours" else argv)
     seconds = time.perf_counter() - start
     own = PeakMemory.status_mib(("VmHWM",))["VmHWM"]
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(seconds, 2), "kept": kept, "peak_rss_mib": round(own, 1),
+    print(json.dumps({"seconds": round(seconds, 2), "cores": len(cpus), "peak_rss_mib": round(own, 1),
                       "peak_anon_mib": round(memory.peaks["RssAnon"], 1),
                       "peak_file_mib": round(memory.peaks["RssFile"], 1),
-                      "peak_worker_rss_mib": round(workers, 1)}))
+                      "peak_worker_rss_mib": round(workers, 1), "sha256": saved_rows_sha256(out / "hf")}))
+
+
+def fastest(runs: list[dict]) -> dict:
+    best = min(runs, key=lambda run: run["seconds"])
+    return {**best, "all_seconds": [run["seconds"] for run in runs]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=200_000)
-    parser.add_argument("--num_proc", type=int, default=1, help="our pipeline's language-id workers")
-    parser.add_argument("--no-langid", action="store_true")
+    parser.add_argument("--original", help="path of the original build_opus_corpus.py (a local copy)")
+    parser.add_argument("--cores", default="1,2", help="core counts to run ours on, comma-separated")
+    parser.add_argument("--repeats", type=int, default=1, help="alternating runs of each; the fastest counts")
     parser.add_argument("--rss_pairs", type=int, default=0, help="also measure our peak RSS at this many pairs")
-    parser.add_argument("--skip_baseline", action="store_true", help="measure only our pipeline")
-    parser.add_argument("--_worker", choices=["ours", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--_worker", help=argparse.SUPPRESS)
     parser.add_argument("--_download", help=argparse.SUPPRESS)
     parser.add_argument("--_out", help=argparse.SUPPRESS)
+    parser.add_argument("--_cores", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._worker:
         worker(args)
         return
     from langadapt.corpus.opus_format import write_opus_moses_zip
 
-    report = {"pairs": args.pairs, "langid": not args.no_langid, "num_proc": args.num_proc}
+    cores = [int(c) for c in args.cores.split(",")]
+    report = {"pairs": args.pairs, "flags": "seed README, --labse_threshold 0", "cpus": os.cpu_count()}
+    runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "opus"
         write_opus_moses_zip(data, "Synth", "en", "sw", synthetic_pairs(args.pairs))
-        report["ours"] = measure("ours", data, args.pairs, args.num_proc, not args.no_langid)
-        if not args.skip_baseline:
-            report["baseline"] = measure("baseline", data, args.pairs, 1, not args.no_langid)
-            report["speedup"] = round(report["ours"]["pairs_per_s"] / report["baseline"]["pairs_per_s"], 2)
+        for _ in range(args.repeats):
+            for n in cores:
+                runs.setdefault(f"ours_{n}_core", []).append(measure("ours", data, args.pairs, n))
+                if args.original and n == cores[0]:
+                    runs.setdefault("original_1_core", []).append(
+                        measure(str(Path(args.original).resolve()), data, args.pairs, 1))
+        report.update({name: fastest(found) for name, found in runs.items()})
+        if args.original:
+            base = report["original_1_core"]["pairs_per_s"]
+            report["speedup_vs_original"] = {name: round(report[name]["pairs_per_s"] / base, 2)
+                                             for name in runs if name.startswith("ours")}
+            report["same_pairs"] = all(report[name]["sha256"] == report["original_1_core"]["sha256"] for name in runs)
         if args.rss_pairs:
             big = Path(tmp) / "opus_big"
             write_opus_moses_zip(big, "Synth", "en", "sw", synthetic_pairs(args.rss_pairs))
             report["ours_at_rss_pairs"] = {"pairs": args.rss_pairs,
-                                           **measure("ours", big, args.rss_pairs, args.num_proc, not args.no_langid)}
+                                           **measure("ours", big, args.rss_pairs, cores[-1])}
     print(json.dumps(report))
 
 

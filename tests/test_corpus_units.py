@@ -1,6 +1,7 @@
 """Corpus building pieces: normalisation fast path, filters, dedup, bounded parallel map, readers, shuffle."""
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 
@@ -13,10 +14,11 @@ from langadapt.corpus import writer
 from langadapt.corpus.dedup import SeenPairs
 from langadapt.corpus.filters import FilterSettings, filter_pairs, length_ratio_ok
 from langadapt.corpus.hf_reader import HFSource, candidate_configs, translation_keys
+from langadapt.corpus.language_id import LanguageIdentifier
 from langadapt.corpus.normalize import PunctNormalizer
 from langadapt.corpus.opus_format import write_opus_moses_zip, write_opus_xml
 from langadapt.corpus.opus_reader import CorpusUnavailable, OpusSource
-from langadapt.corpus.parallel import ordered_map
+from langadapt.corpus.parallel import ordered_map, worker_count
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
@@ -58,6 +60,26 @@ def test_without_langid_wrong_languages_pass():
     kept = list(filter_pairs(iter(CASES), FilterSettings(**{**SETTINGS.as_dict(), "langid": False}), counts))
     assert [tuple(p) for p in kept] == [GOOD[0], WRONG_TGT, WRONG_SRC, NORMALISED, GOOD[1]]
 
+
+def test_language_id_labels_as_py3langid_classify():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier as Py3LangId
+
+    reference = Py3LangId.from_pickled_model(MODEL_FILE)
+    rng = random.Random(0)
+    words = " ".join(side for pair in CASES for side in pair).split() + ["żółw", "ąę", "日本語", "123", "\u00a0"]
+    texts = [side for pair in CASES for side in pair] + ["", " ", "x"]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) for _ in range(300)]
+    ours = LanguageIdentifier()
+    assert [ours.label(text) for text in texts] == [reference.classify(text)[0] for text in texts]
+
+
+def test_worker_count_is_the_free_cores_unless_given(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert worker_count(0) == 2 and worker_count(3) == 3  # the affinity caps, an explicit count wins
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.4, 0.0, 0.0))
+    assert worker_count(0) == 1
 
 def test_ordered_map_keeps_order_and_reads_ahead_only_a_few_chunks():
     read = []

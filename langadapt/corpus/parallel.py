@@ -7,11 +7,22 @@ come back in input order so the output file is the same whatever `num_proc` is.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+
+
+def worker_count(requested: int) -> int:
+    """`requested`, or for 0 one per free core: cores this process may run on (its CPU affinity, what SLURM
+    or taskset grant) less the machine's load, so a busy machine gets no workers that would only contend."""
+    if requested > 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    free = min(cores, (os.cpu_count() or 1) - os.getloadavg()[0])
+    return max(1, round(free))
 
 
 def ordered_map(func: Callable[[In], Out], items: Iterable[In], num_proc: int,

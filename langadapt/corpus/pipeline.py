@@ -23,6 +23,7 @@ from .filters import FilterSettings, filter_pairs
 from .hf_reader import HFSource, alias_for
 from .labse import DEFAULT_MODEL, SentenceEncoder, labse_filter
 from .opus_reader import CorpusFileError, CorpusUnavailable, OpusSource
+from .parallel import worker_count
 from .stats import CorpusStats, format_table, totals
 from .writer import save_atomically, shuffled_and_capped, write_arrow
 
@@ -53,7 +54,7 @@ class CorpusBuildConfig:
     opus_root: Optional[str] = None
     preprocess: str = "moses"
     hf_timeout_sec: int = 3600
-    num_proc: int = 1
+    num_proc: int = 0  # language-id workers; 0: one per free core (in-process when fewer than two are free)
     cap_every_corpus: bool = False  # --max_per_corpus also for moses-form OPUS and HF corpora
     moses_rules: str = "english"  # or "per_language": each side with its own language's Moses rules
     skip_bad_corpora: bool = False  # a damaged OPUS file skips its corpus instead of stopping the build
@@ -155,6 +156,8 @@ def build_corpus(cfg: CorpusBuildConfig,
     work.mkdir(parents=True, exist_ok=True)
     settings = cfg.filter_settings()
     corpora = _sources(cfg)
+    num_proc = worker_count(cfg.num_proc)
+    logger.info("language id: %s", f"{num_proc} worker processes" if num_proc > 1 else "in this process")
 
     filtered: list[tuple[int, Path]] = []
     for index, corpus in enumerate(corpora):
@@ -164,7 +167,7 @@ def build_corpus(cfg: CorpusBuildConfig,
             continue
         path = work / "corpora" / f"{corpus.stats.name}.filtered.jsonl.gz"
         key = records.fingerprint({"raw": raw_key, "filters": settings.as_dict()})
-        _filter_stage(corpus, raw, path, key, settings, cfg.num_proc)
+        _filter_stage(corpus, raw, path, key, settings, num_proc)
         corpus.stats.counts.update(records.read_marker(path)["counts"])
         filtered.append((index, path))
     stats = [c.stats for c in corpora]

@@ -32,8 +32,8 @@ logger = logging.getLogger("demo")
 
 # Steps and sizes per run size: "full" is `make demo`, "smoke" the CI test of the same pipeline.
 SIZES = {
-    "full": {"clm_steps": 400, "adapt_steps": 400, "align_steps": 40, "commit_steps": 60, "vocab": 1024,
-             "eval_every": 50, "log_every": 10},
+    "full": {"clm_steps": 400, "adapt_steps": 1200, "align_steps": 40, "commit_steps": 60, "vocab": 1024,
+             "eval_every": 200, "log_every": 10},
     "smoke": {"clm_steps": 6, "adapt_steps": 6, "align_steps": 3, "commit_steps": 3, "vocab": 384,
               "eval_every": 3, "log_every": 1},
 }

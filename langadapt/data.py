@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .errors import LangAdaptError
+from .preflight import is_path_like
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,7 @@ def is_saved_dataset(folder: Path) -> bool:
 
 def looks_local(name_or_path: str) -> bool:
     """A path-like argument (it exists, or starts like a path) must never fall through to the hub."""
-    return os.path.exists(name_or_path) or name_or_path.startswith((".", "/", "~")) or \
-        Path(name_or_path).suffix.lower() in FILE_BUILDERS
+    return is_path_like(name_or_path) or Path(name_or_path).suffix.lower() in FILE_BUILDERS
 
 
 def _is_data_file(path: Path) -> bool:

@@ -88,8 +88,8 @@ def corpus_perplexity(model, tokenizer, sentences: Sequence[str], max_length: in
         lp, _ = token_logprobs(logits[:, :-1], ids[:, 1:])
         predicted = mask[:, 1:].bool()
         nll = -torch.where(predicted, lp.double(), 0.0).sum(dim=1)
-        for row, i in enumerate(chunk):
-            sentence_nll[i], sentence_tokens[i] = nll[row].item(), int(predicted[row].sum().item())
+        for i, row_nll, row_tokens in zip(chunk, nll.tolist(), predicted.sum(dim=1).tolist()):
+            sentence_nll[i], sentence_tokens[i] = row_nll, row_tokens  # one device read per batch, not per row
     total_nll, total_tokens = sum(sentence_nll), sum(sentence_tokens)
     if total_tokens == 0:
         raise LangAdaptError("no token to predict: every sentence encodes to a single token; pass --prefix_token")

@@ -29,12 +29,15 @@ def corpus_text() -> list[str]:
     return text * 4 + ["Background: Question: Answer:"] * 4
 
 
-def build_model(folder: Path, n_embd: int = 32, n_layer: int = 2, n_head: int = 4) -> str:
-    """A GPT-2 with random weights and a byte-level BPE trained on the samples, saved to `folder`."""
+def build_model(folder: Path, n_embd: int = 32, n_layer: int = 2, n_head: int = 4, vocab_size: int = 0) -> str:
+    """A GPT-2 with random weights and a byte-level BPE trained on the samples, saved to `folder`. The model's
+    vocabulary is the tokenizer's 600 ids, or `vocab_size` rows (ids the tokenizer never emits, as in a real
+    model's output layer, whose size sets the cost of every position's logits)."""
     if (folder / "config.json").is_file():
         return str(folder)
     tokenizer = train_byte_bpe_tokenizer(corpus_text(), vocab_size=600)
-    config = tiny_gpt2_config(len(tokenizer), n_positions=256, n_embd=n_embd, n_layer=n_layer, n_head=n_head)
+    config = tiny_gpt2_config(max(vocab_size, len(tokenizer)), n_positions=256, n_embd=n_embd, n_layer=n_layer,
+                              n_head=n_head)
     return save_tiny_model(config, tokenizer, folder)
 
 
@@ -123,6 +126,8 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the fastest counts")
     parser.add_argument("--n_embd", type=int, default=32, help="model width (32 x 2 layers: the tests' tiny model)")
     parser.add_argument("--n_layer", type=int, default=2)
+    parser.add_argument("--vocab_size", type=int, default=0,
+                        help="rows of the model's output layer (default 0: the tokenizer's 600; 50257 is GPT-2's)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 keeps a shared machine's noise low)")
 
@@ -135,5 +140,7 @@ def prepare(args: argparse.Namespace, device: str = "cpu", fp16: bool = False):
     work = Path(tempfile.mkdtemp(prefix="bench-eval-"))
     heads = max(4, args.n_embd // 64)  # GPT-2's 64-wide heads from width 256 up
     model, tokenizer = load_model_for_eval(
-        build_model(work / "model", n_embd=args.n_embd, n_layer=args.n_layer, n_head=heads), device, fp16)
-    return work, model, tokenizer, f"gpt2 {args.n_layer}x{args.n_embd} (random), {device}, {args.threads} thread(s)"
+        build_model(work / "model", n_embd=args.n_embd, n_layer=args.n_layer, n_head=heads,
+                    vocab_size=args.vocab_size), device, fp16)
+    return work, model, tokenizer, (f"gpt2 {args.n_layer}x{args.n_embd} (random), vocabulary "
+                                    f"{model.config.vocab_size}, {device}, {args.threads} thread(s)")

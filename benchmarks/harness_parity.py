@@ -8,7 +8,10 @@ random, written as JSONL) and use its own prompt definitions (xcopa: its utils f
 xstorycloze: its yaml templates). Prints one JSON object, per size and task: accuracies (acc and acc_norm),
 the share of identical predictions, the largest per-option log-likelihood difference, how many examples were
 truncated, examples/s of each (end to end: data loading, prompts, scoring, metrics; best of alternating
-repeats), the speed ratio and the 1-minute load average around the runs (a shared machine). lm_eval is
+repeats), the speed ratio and the 1-minute load average around the runs (a shared machine). `flops_*` are
+the floating-point operations each engine asked of the model over the whole task (one untimed extra run of
+each under torch's FlopCounterMode): their ratio, `flop_ratio`, is the speed-up that doing less work can give
+at equal speed per operation, so a `speedup` target above it needs faster arithmetic, not less of it. lm_eval is
 imported from this interpreter's packages: run the script with a Python that has lm-eval==0.4.13 installed
 (it is never a dependency of the project).
 """
@@ -72,6 +75,15 @@ def run_harness(model, tokenizer, name: str, fields: dict, data_file: str, args)
     return samples, out["results"][name], seconds
 
 
+def counted_flops(run) -> int:
+    """Floating-point operations of `run()`, as torch's dispatcher counts them (matmuls and attention)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops()
+
+
 def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: dict, args) -> dict:
     config = EvalConfig(task=task, lang=lang, split="test", data_path=data, prompt_format="harness",
                         batch_size=args.batch_size, max_length=args.max_length, progress=False)
@@ -84,6 +96,8 @@ def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: d
                                                                 data, args)
         harness_seconds.append(seconds)
         loads.append(os.getloadavg()[0])
+    flops_ours = counted_flops(lambda: run_evaluation(model, tokenizer, config))
+    flops_harness = counted_flops(lambda: run_harness(model, tokenizer, f"{task}_local", harness_fields, data, args))
     max_diff, same_prediction = 0.0, 0
     for mine, theirs in zip(our_samples, harness_samples, strict=True):
         their_ll = [resp[0][0] for resp in theirs["resps"]]
@@ -95,7 +109,8 @@ def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: d
             "truncated_examples": ours["truncated"],
             "same_prediction_share": same_prediction / len(our_samples), "max_abs_loglikelihood_diff": max_diff,
             "examples_per_s_ours": our_rate, "examples_per_s_harness": harness_rate, "speedup": our_rate / harness_rate,
-            "load_1min": [round(load, 2) for load in loads]}
+            "flops_ours": flops_ours, "flops_harness": flops_harness,
+            "flop_ratio": round(flops_harness / flops_ours, 3), "load_1min": [round(load, 2) for load in loads]}
 
 
 def main(argv=None) -> None:

@@ -1,4 +1,5 @@
 """The Backpack's sense layer runs whichever formulation measured faster, per shape, and says which."""
+import itertools
 import logging
 
 import pytest
@@ -30,7 +31,29 @@ def test_the_faster_path_is_kept_and_measured_once(monkeypatch, costs, expected)
     key = ("cpu", torch.float32, True, 4, 8, 32, 16, 16, 2)
     assert chooser.choose(key, runs, torch.device("cpu")) == expected
     assert chooser.choose(key, lambda: pytest.fail("measured twice"), torch.device("cpu")) == expected
-    assert len(calls) == 2
+    assert len(calls) == len(sense_path.PATHS) * (sense_path.WARM_UP_ROUNDS + sense_path.TIMED_ROUNDS)
+
+
+def test_paths_alternate_and_the_warm_up_round_does_not_count(monkeypatch):
+    """A burst of load must hit both paths alike: calls alternate round by round, and a fast first call (warm
+    caches from the model's own forward, say) does not decide."""
+    monkeypatch.setenv("LANGADAPT_SENSE_PATH", "auto")
+    order = []
+    first_call_of = {}
+
+    def timer(run, device):
+        path = run()
+        order.append(path)
+        if path not in first_call_of:
+            first_call_of[path] = True
+            return 0.1 if path == "fused" else 9.0  # warm-up: fused looks fastest here only
+        return 3.0 if path == "fused" else 2.0
+
+    chooser = SensePathChooser(timer=timer)
+    key = ("cpu", torch.float32, True, 4, 8, 32, 16, 16, 2)
+    assert chooser.choose(key, runs, torch.device("cpu")) == "eager"
+    rounds = sense_path.WARM_UP_ROUNDS + sense_path.TIMED_ROUNDS
+    assert order == list(sense_path.PATHS) * rounds
 
 
 def test_a_pin_wins_and_a_bad_pin_is_named(monkeypatch):
@@ -56,7 +79,7 @@ def test_the_model_runs_the_chosen_path_logs_it_and_keeps_its_numbers(monkeypatc
     forward + backward on copies) leave no gradient in the parameters."""
     monkeypatch.setenv("LANGADAPT_SENSE_PATH", "auto")
     costs = dict(zip(sense_path.PATHS, (1.0, 2.0) if winner == sense_path.PATHS[0] else (2.0, 1.0)))
-    timed = iter(sense_path.PATHS)
+    timed = itertools.cycle(sense_path.PATHS)  # the chooser alternates the paths, round by round
 
     def timer(run, device):  # runs each path for real, reports the planted cost
         run().sum().backward()

@@ -3,7 +3,7 @@
 Both run the same local GPT-2 (random weights; one per `--sizes` entry, layers x width, with its own row
 count after a colon where a wide model would take too long on CPU) on the same local rows, CPU, same batch
 size and the same context limit (`--max_length`; pass one below the longest prompt to compare truncation).
-The harness gets task configs that read the same fresh local rows (FLORES sample sentences recombined at
+The harness gets task configs that read the same fresh local rows (bundled Swahili sentences recombined at
 random, written as JSONL) and use its own prompt definitions (xcopa: its utils functions; belebele and
 xstorycloze: its yaml templates). Prints one JSON object, per size and task: accuracies (acc and acc_norm),
 the share of identical predictions, the largest per-option log-likelihood difference, how many examples were

@@ -2,8 +2,8 @@
 
 Needs local copies the user points to (never committed, never imported by the library or the tests):
 `--sensia_run_eval` (the sense-adaptation repository's run_eval.py) and `--fork_tasks` (COMMIT's
-lm-evaluation-harness/lm_eval/tasks/opengptx folder). Both run on fresh rows written here (sentences of
-the bundled FLORES sample, recombined with a seed, with stray spaces the originals strip) and on one small
+lm-evaluation-harness/lm_eval/tasks/opengptx folder). Both run on fresh rows written here (the bundled
+Swahili sentences, recombined with a seed, with stray spaces the originals strip) and on one small
 random GPT-2 at a small `--max_length`, so truncation is active.
 
 sensia: its own `evaluate()` runs with `load_dataset` answering with those rows; its per-batch predictions
@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._eval_fixtures import build_model, flores_sentences, fresh_rows  # noqa: E402
+from benchmarks._eval_fixtures import build_model, swahili_sentences, fresh_rows  # noqa: E402
 from langadapt.evaluation.model_io import load_model_for_eval  # noqa: E402
 from langadapt.evaluation.runner import EvalConfig, run_evaluation  # noqa: E402
 from langadapt.evaluation.tasks.qa import prompt_of  # noqa: E402
@@ -113,7 +113,7 @@ def load_fork_module(folder: Path, name: str):
 
 
 def compare_fork(folder: Path) -> dict:
-    rng, pool = random.Random(7), flores_sentences()
+    rng, pool = random.Random(7), swahili_sentences()
     doc = {"context": " ".join(rng.choice(pool) for _ in range(3)), "question": rng.choice(pool)}
     figures = {}
     for task, prefix in (("xquad", "XQuAD"), ("mlqa", "MLQA")):

@@ -100,7 +100,7 @@ def fresh_rows(task: str, n: int, seed: int, target: Path) -> list[dict]:
 
 
 def make_belebele(target: Path, n: int) -> str:
-    """Belebele-format rows: a passage of six consecutive bundled Swahili sentences, one question, four short options."""
+    """Belebele-format rows: a passage of six consecutive bundled Swahili sentences, a question, four short options."""
     sentences = swahili_sentences()
     with open(target, "w", encoding="utf-8") as handle:
         for i in range(n):

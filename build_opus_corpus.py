@@ -20,7 +20,8 @@ from langadapt.corpus.labse import DEFAULT_MODEL, SENTENCE_TRANSFORMERS_FILES
 from langadapt.corpus.upload import check_upload_possible, push_dataset
 from langadapt.errors import LangAdaptError
 from langadapt.languages import get_language
-from langadapt.preflight import check_model_source, check_path_or_hub_id, is_path_like
+from langadapt.local_paths import is_path_like
+from langadapt.preflight import check_model_source, check_path_or_hub_id
 from langadapt.run_folder import check_separate, set_hint
 
 logger = logging.getLogger("build_opus_corpus")

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace):
     """The trainer's config (torch is imported here, after the flags have parsed)."""
-    from langadapt.adaptation import LossSchedule
+    from langadapt.sense_adaptation.losses import LossSchedule
     from langadapt.sense_adaptation.trainer import AdaptationConfig
 
     values = vars(args).copy()

@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from langadapt.adaptation import LossSchedule  # noqa: E402
+from langadapt.sense_adaptation.losses import LossSchedule  # noqa: E402
 from langadapt.backpack import BackpackGPT2Config, BackpackGPT2LMHeadModel  # noqa: E402
 from langadapt.sense_adaptation.data import PairCollator  # noqa: E402
 from langadapt.sense_adaptation.trainer import StepSettings, adaptation_step  # noqa: E402

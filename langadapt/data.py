@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .errors import LangAdaptError
-from .preflight import is_path_like
+from .local_paths import FILE_BUILDERS, looks_local
 
 logger = logging.getLogger(__name__)
 
-# file suffix -> datasets builder
-FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text",
-                 ".arrow": "arrow"}
 # Folder names datasets reads as splits (datasets.data_files keywords), never as configs.
 SPLIT_WORDS = {"train", "training", "validation", "valid", "dev", "val", "test", "testing", "eval",
                "evaluation"}
@@ -41,11 +38,6 @@ def builder_for_file(path: str | os.PathLike) -> str:
 
 def is_saved_dataset(folder: Path) -> bool:
     return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
-
-
-def looks_local(name_or_path: str) -> bool:
-    """A path-like argument (it exists, or starts like a path) must never fall through to the hub."""
-    return is_path_like(name_or_path) or Path(name_or_path).suffix.lower() in FILE_BUILDERS
 
 
 def _is_data_file(path: Path) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import LangAdaptError
+from .local_paths import is_path_like, looks_local
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +27,6 @@ def offline_variable(kind: str = "model") -> str:
     """The environment variable that switches the hub off for `kind` (model or dataset); "" when online."""
     names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if kind == "model" else ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
     return next((name for name in names if os.environ.get(name, "").upper() in TRUE_VALUES), "")
-
-
-def is_path_like(value: str) -> bool:
-    """An argument that names a file or folder here, so it must never be taken for a hub id."""
-    return os.path.exists(os.path.expanduser(value)) or value.startswith((".", "/", "~"))
 
 
 def in_hub_cache(repo_id: str, kind: str = "model", cache_dir: str | None = None) -> bool:
@@ -75,8 +71,6 @@ def check_model_source(flag: str, value: str, files: Sequence[str] = MODEL_FILES
 
 def check_dataset_source(flag: str, value: str, fix: str = "") -> None:
     """A dataset flag names an existing local file or folder, or a hub id the hub (or its cache) can serve."""
-    from .data import looks_local
-
     if looks_local(value):
         check_path_or_hub_id(flag, value, kind=None)
     else:

@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from langadapt.adaptation import gather_with_grad, info_nce
+from langadapt.sense_adaptation.losses import gather_with_grad, info_nce
 
 WORLD = 2
 ROWS = 3

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from langadapt.adaptation import (LossSchedule, adaptation_losses, cosine_interpolate, info_nce,
+from langadapt.sense_adaptation.losses import (LossSchedule, adaptation_losses, cosine_interpolate, info_nce,
                                   last_token_vectors, pool_senses, recall_at_1)
 from langadapt.errors import LangAdaptError
 

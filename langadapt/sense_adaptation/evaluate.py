@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..adaptation import last_token_vectors, pool_senses, recall_at_1
+from .losses import last_token_vectors, pool_senses, recall_at_1
 
 
 @torch.no_grad()

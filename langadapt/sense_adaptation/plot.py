@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..adaptation import LossSchedule
+from .losses import LossSchedule
 
 POINTS = 400
 

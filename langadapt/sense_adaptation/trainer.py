@@ -21,7 +21,7 @@ import torch.distributed as dist
 from ..progress import progress_bar
 from transformers import get_scheduler
 
-from ..adaptation import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
+from .losses import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
 from ..distributed import build_accelerator
 from ..errors import LangAdaptError
 from ..languages import get_language

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .errors import LangAdaptError
+from ..errors import LangAdaptError
 
 EPS = 1e-8
 

@@ -4,8 +4,8 @@ greedy generation tokens/s.
 Two shapes: `--shape narrow` (width 64, 2 layers, 16 senses: the sense layer's [B, K, L, L] work dominates,
 as it does for memory in the real model) at L = 128 and 512, and `--shape real` (the published
 Backpack-GPT2: width 768, 12 layers, 12 heads, 16 senses, vocabulary 50264, L = 512). Variants: ours with
-the eager and the fused (sdpa) sense layer pinned, the default (sdpa: whichever of the two measured
-faster on the first call, `langadapt/backpack/sense_path.py`; the JSON names the path it took), and, with `--original PATH`, the original modeling file (pyvene's
+the eager and the fused (sdpa) sense layer pinned, the default (sdpa: the path `langadapt/backpack/sense_path.py`
+rules for the device and shape; the JSON names it), and, with `--original PATH`, the original modeling file (pyvene's
 `pyvene/models/backpack_gpt2/modelings_backpack_gpt2.py`, a local copy the user points to; never part of
 this repository), loaded with our weights. The original has no loss and no cache: its training step adds
 the same shifted cross-entropy, and its greedy generation recomputes the whole sequence every token, which
@@ -52,12 +52,9 @@ def build_model(variant: str, args):
     import torch
 
     from langadapt.backpack import BackpackGPT2Config, BackpackGPT2LMHeadModel
-    from langadapt.backpack.sense_path import PIN_VARIABLE
-
     torch.manual_seed(0)
-    config = BackpackGPT2Config(**model_config(args))
+    config = BackpackGPT2Config(**model_config(args), sense_path="fused" if variant == "fused" else "auto")
     config._attn_implementation = "eager" if variant == "eager" else "sdpa"
-    os.environ[PIN_VARIABLE] = "fused" if variant == "fused" else "auto"
     model = BackpackGPT2LMHeadModel(config)
     if variant == "original":
         spec = importlib.util.spec_from_file_location("original_backpack_gpt2", args.original)
@@ -132,10 +129,11 @@ def train_worker(variant: str, length: int, args) -> dict:
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
         peak = rss_mib("VmHWM") - base_rss
-    from langadapt.backpack.sense_path import CHOOSER
+    from langadapt.backpack.sense_path import sense_path_for
 
+    ruled = sense_path_for("auto", args.device.split(":")[0], args.width, length)
     return {"tokens_per_s": round(batch * length * args.steps / elapsed, 1), "peak_mem_mib": round(peak, 1),
-            "batch": batch, **({"sense_path": sorted(set(CHOOSER.choices.values()))} if variant == "default" else {})}
+            "batch": batch, **({"sense_path": ruled} if variant == "default" else {})}
 
 
 def greedy_by_recomputation(model, prompt, new_tokens: int):

@@ -6,9 +6,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Bit-identical comparisons across processes (exact resume, DDP vs one process) need one sense-layer path;
-# tests/test_sense_path.py covers the measured choice itself.
-os.environ.setdefault("LANGADAPT_SENSE_PATH", "fused")
 
 import pytest
 

@@ -8,6 +8,7 @@ from typing import Optional
 from transformers import GPT2Config
 
 from .errors import LangAdaptError
+from .sense_path import check_sense_path
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +48,10 @@ def backpack_config_from_dict(config_dict: dict, source: str = "config", **kwarg
 class BackpackGPT2Config(GPT2Config):
     model_type = "backpack-gpt2"
 
-    def __init__(self, num_senses: int = 16, sense_intermediate_scale: int = 4, **kwargs):
+    def __init__(self, num_senses: int = 16, sense_intermediate_scale: int = 4, sense_path: str = "auto", **kwargs):
         self.num_senses = num_senses
         self.sense_intermediate_scale = sense_intermediate_scale
+        self.sense_path = check_sense_path(sense_path)  # saved with the weights: a resume computes the same path
         super().__init__(**kwargs)
         if self.n_embd % num_senses:
             raise LangAdaptError(f"n_embd ({self.n_embd}) must be divisible by num_senses ({num_senses})")

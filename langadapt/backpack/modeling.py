@@ -26,7 +26,7 @@ from transformers.models.gpt2.modeling_gpt2 import GPT2MLP
 from .errors import LangAdaptError
 from .cache import BackpackCache
 from .configuration import BackpackGPT2Config
-from .sense_path import CHOOSER, shape_class
+from .sense_path import MAX_FUSED_HEAD_DIM, sense_path_for
 
 
 @dataclass
@@ -289,25 +289,17 @@ class BackpackGPT2LMHeadModel(BackpackGPT2PreTrainedModel, GenerationMixin):
     def _sense_attention(self, query, key, values, attention_mask, past_length, need_weights: bool):
         """Per-sense contributions alpha_k @ senses_k [B, K, L, d], and alpha when asked.
 
-        With sdpa, the fused or the eager formulation runs, whichever `sense_path` measured faster for this
-        device and shape. A decoding step's weights are only [B, K, 1, S]: it takes the eager formulation,
-        which also avoids re-padding the cached keys every step.
+        With sdpa, the fused or the eager formulation runs, as `sense_path_for` rules for the config's
+        `sense_path`, this device and shape. A decoding step's weights are only [B, K, 1, S]: it takes the
+        eager formulation, which also avoids re-padding the cached keys every step.
         """
         length = query.shape[2]
-        if self.config._attn_implementation == "eager" or need_weights or (length == 1 and past_length > 0):
+        if (self.config._attn_implementation == "eager" or need_weights or (length == 1 and past_length > 0)
+                or sense_path_for(self.config.sense_path, query.device.type, values.shape[-1], length) == "eager"):
             return eager_sense_attention(query, key, values, attention_mask, past_length, need_weights)
         mask = None
         if attention_mask is not None or past_length > 0:
             mask = sense_attention_mask(attention_mask, past_length, length, query.device)
-        if not torch.compiler.is_compiling():  # a compiled graph keeps the fused path: no timing inside it
-
-            def timing_runs():
-                q, k, v = (t.detach().requires_grad_(torch.is_grad_enabled()) for t in (query, key, values))
-                return {"fused": lambda: fused_sense_attention(q, k, v, mask),
-                        "eager": lambda: eager_sense_attention(q, k, v, attention_mask, past_length, False)[0]}
-
-            if CHOOSER.choose(shape_class(query, values), timing_runs, query.device) == "eager":
-                return eager_sense_attention(query, key, values, attention_mask, past_length, need_weights)
         return fused_sense_attention(query, key, values, mask), None
 
     def _reorder_cache(self, past_key_values, beam_idx):
@@ -322,9 +314,6 @@ def eager_sense_attention(query, key, values, attention_mask, past_length: int, 
     scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     alpha = torch.softmax(scores, dim=-1)
     return alpha @ values, (alpha if need_weights else None)
-
-
-MAX_FUSED_HEAD_DIM = 256  # the widest head fused kernels (FlashAttention, CPU flash) take
 
 
 def fused_head_dim(width: int, key_dim: int) -> Optional[int]:

@@ -1,93 +1,39 @@
-"""Which formulation of the sense layer runs: measured on the machine, per device and shape, not assumed.
+"""Which formulation of the sense layer runs: a fixed rule of device and shape, never a stopwatch.
 
-The fused (SDPA) path is 1.6x faster than the eager one at width 64 on CPU but 0.85x at width 768, and
-GPUs differ again, so no fixed default is right everywhere. The first time a shape class is seen, both
-paths run on the real tensors (forward, plus backward when gradients are on) and the faster one is kept
-for every later call of that class; the choice is logged once. The two paths compute the same numbers
-(tests hold them to 1e-5), so the choice changes speed only, apart from float rounding: a rerun that must
-be bit-identical (an exact resume in another process, say) pins one with LANGADAPT_SENSE_PATH=fused|eager.
+The two formulations compute the same numbers up to float rounding (tests hold them to 1e-5), but not the
+same bits: a run, its resume in a new process and every DDP rank must take the same one, so the choice is a
+pure function of what they share (device type, widths, sequence length) and of the config's `sense_path`
+("auto", "fused" or "eager"), which `save_pretrained` writes into config.json.
+
+The rule comes from timing the layer alone (forward + backward and forward only, one thread, 16 senses,
+fused/eager time; the same ratios held for both):
+- CUDA and other accelerators: fused. The eager path materialises [B, K, L, L] weights, which fused kernels
+  never do; `benchmarks/gpu_check.py` measures both on a GPU.
+- CPU, value width above the widest fused head (256; the real model's 768): fused runs one SDPA head per
+  sense with the full width, 0.94 / 0.89 of the eager time at L = 512 and 0.78 / 1.02 at L = 128.
+- CPU, narrower values: fused pads each key to the value width. That pays at width 64 (0.41 / 0.20 at
+  L = 512) and at width 128 from L = 256 on (0.75 / 0.70 at L = 512, but 1.68 / 1.42 at L = 128); from
+  width 192 eager is faster (1.36 / 1.40 at 192, 1.56 / 1.19 at 256, L = 512).
 """
 from __future__ import annotations
 
-import logging
-import os
-import time
-from typing import Callable, Hashable
-
-import torch
-
 from .errors import LangAdaptError
 
-logger = logging.getLogger(__name__)
-
 PATHS = ("fused", "eager")
-PIN_VARIABLE = "LANGADAPT_SENSE_PATH"
-# Rounds of one call per path, alternating, so a burst of load from elsewhere hits both paths alike; the first
-# round warms caches, kernels and the allocator up, and each path's fastest later call counts. (Two timed calls
-# of one path and then two of the other misjudged a 6% difference at width 768 on a quiet machine.)
-WARM_UP_ROUNDS, TIMED_ROUNDS = 1, 3
+CHOICES = ("auto",) + PATHS
+MAX_FUSED_HEAD_DIM = 256  # the widest head fused kernels (FlashAttention, CPU flash) take
 
 
-def shape_class(query: torch.Tensor, values: torch.Tensor) -> tuple:
-    """Device, dtype, training or not, senses, widths, and the lengths rounded up to a power of two:
-    eval batches vary in length, and re-measuring each would cost more than it saves."""
-    batch, senses, length, key_dim = query.shape
-    bucket = 1 << max(length - 1, 0).bit_length()
-    total = 1 << max(values.shape[2] - 1, 0).bit_length()
-    return (query.device.type, query.dtype, torch.is_grad_enabled(), senses, key_dim, values.shape[-1], bucket,
-            total, batch)
+def check_sense_path(value: str) -> str:
+    if value not in CHOICES:
+        raise LangAdaptError(f"sense_path {value!r}: expected one of {', '.join(CHOICES)}")
+    return value
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_call(run: Callable[[], torch.Tensor], device: torch.device) -> float:
-    """Wall time of one `run()` (its forward, and a backward through it when it builds a graph)."""
-    _synchronize(device)
-    start = time.perf_counter()
-    out = run()
-    if out.requires_grad:
-        out.sum().backward()
-    _synchronize(device)
-    return time.perf_counter() - start
-
-
-class SensePathChooser:
-    """Remembers the faster path per shape class; `timer` is injectable so the rule itself is testable."""
-
-    def __init__(self, timer: Callable[[Callable[[], torch.Tensor], torch.device], float] = time_call):
-        self.timer = timer
-        self.choices: dict[Hashable, str] = {}
-
-    def measure(self, runs: dict[str, Callable[[], torch.Tensor]], device: torch.device) -> dict[str, float]:
-        """Each path's fastest call over the timed rounds."""
-        best = dict.fromkeys(PATHS, float("inf"))
-        for round_index in range(WARM_UP_ROUNDS + TIMED_ROUNDS):
-            for path in PATHS:
-                seconds = self.timer(runs[path], device)
-                if round_index >= WARM_UP_ROUNDS:
-                    best[path] = min(best[path], seconds)
-        return best
-
-    def choose(self, key: Hashable, timing_runs: Callable[[], dict[str, Callable[[], torch.Tensor]]],
-               device: torch.device) -> str:
-        """The path for `key`; on a new key, `timing_runs()` gives each path as a call on detached copies."""
-        pinned = os.environ.get(PIN_VARIABLE, "auto")
-        if pinned in PATHS:
-            return pinned
-        if pinned != "auto":
-            raise LangAdaptError(f"{PIN_VARIABLE}={pinned}: expected auto, fused or eager")
-        if key not in self.choices:
-            seconds = self.measure(timing_runs(), device)
-            self.choices[key] = min(PATHS, key=seconds.__getitem__)
-            device_type, dtype, training, senses, _, width, length, _, batch = key
-            logger.info("Backpack sense layer on %s (%s, %s; width %d, %d senses, batch %d, length <= %d): %s "
-                        "path (fused %.2f ms, eager %.2f ms per call)", device_type, str(dtype).replace("torch.", ""),
-                        "training" if training else "inference", width, senses, batch, length, self.choices[key],
-                        seconds["fused"] * 1e3, seconds["eager"] * 1e3)
-        return self.choices[key]
-
-
-CHOOSER = SensePathChooser()
+def sense_path_for(setting: str, device_type: str, width: int, length: int) -> str:
+    """The path for a sense layer with `width`-wide values over `length` query positions on `device_type`."""
+    if check_sense_path(setting) != "auto":
+        return setting
+    if device_type != "cpu" or width > MAX_FUSED_HEAD_DIM or width <= 64:
+        return "fused"
+    return "fused" if width <= 128 and length >= 256 else "eager"

@@ -217,3 +217,46 @@ def test_killed_process_then_rerun_equals_an_uninterrupted_build(sources, encode
                            capture_output=True, text=True, cwd=ROOT)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert saved_pairs(tmp / "out") == saved_pairs(tmp / "ref")
+
+
+def tree_digest(folder: Path) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_a_non_empty_hf_out_that_is_not_a_build_is_refused_before_any_work(sources):
+    out, work = sources["tmp"] / "out", sources["tmp"] / "work"
+    (out / "model").mkdir(parents=True)
+    (out / "notes.txt").write_text("my notes")
+    (out / "model" / "config.json").write_text("{}")
+    before = tree_digest(out)
+    with pytest.raises(LangAdaptError, match=r"--hf_out .*out: not empty and not a build of this script \(it "
+                                             r"holds model, notes.txt\)"):
+        build_opus_corpus.main(seed_argv(sources, out, work))
+    assert tree_digest(out) == before and not work.exists()
+
+
+def test_a_previous_build_is_replaced_but_not_one_of_another_language_pair(sources):
+    out, work = sources["tmp"] / "out", sources["tmp"] / "work"
+    assert build_opus_corpus.main(seed_argv(sources, out, work, extra=["--target_size", "3"])) == 0
+    assert build_opus_corpus.main(seed_argv(sources, out, work)) == 0
+    assert len(saved_pairs(out)) == 8
+    stats = json.loads((out / "stats.json").read_text())
+    (out / "stats.json").write_text(json.dumps({**stats, "tgt": "hin"}))
+    with pytest.raises(LangAdaptError, match="holds the eng-hin build, not eng-swh"):
+        build_opus_corpus.main(seed_argv(sources, out, work))
+
+
+def test_staging_folders_left_by_a_killed_save_are_removed_by_the_next_run(sources):
+    out, work = sources["tmp"] / "out", sources["tmp"] / "work"
+    stale = [sources["tmp"] / ".out.incomplete-0badf00d", sources["tmp"] / ".out.old-1badf00d"]
+    for folder in stale:
+        (folder / "train").mkdir(parents=True)
+        (folder / "dataset_dict.json").write_text('{"splits": ["train"]}')
+    unrelated = sources["tmp"] / ".out.notes"
+    unrelated.mkdir()
+    assert build_opus_corpus.main(seed_argv(sources, out, work)) == 0
+    assert not any(folder.exists() for folder in stale)
+    assert unrelated.is_dir() and len(saved_pairs(out)) == 8

@@ -25,7 +25,7 @@ from .labse import DEFAULT_MODEL, SentenceEncoder, labse_filter
 from .opus_reader import CorpusFileError, CorpusUnavailable, OpusSource
 from .parallel import worker_count
 from .stats import CorpusStats, format_table, totals
-from .writer import save_atomically, shuffled_and_capped, write_arrow
+from .writer import check_hf_out, remove_stale_staging, save_atomically, shuffled_and_capped, write_arrow
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,9 @@ def _merge_stage(filtered: list[tuple[int, Path]], path: Path, key: str) -> None
 def build_corpus(cfg: CorpusBuildConfig,
                  encoder_factory: Optional[Callable[[], SentenceEncoder]] = None) -> dict:
     """Run (or resume) every stage and save the dataset to `cfg.hf_out`; returns the statistics."""
+    src3, tgt3 = get_language(cfg.src).iso3, get_language(cfg.tgt).iso3
+    check_hf_out(Path(cfg.hf_out), src3, tgt3)
+    remove_stale_staging(Path(cfg.hf_out))
     work = Path(cfg.work_dir).expanduser()
     work.mkdir(parents=True, exist_ok=True)
     settings = cfg.filter_settings()
@@ -201,15 +204,16 @@ def build_corpus(cfg: CorpusBuildConfig,
                                  f"{format_table(stats)}")
 
     arrow = work / "final" / "pairs.arrow"
-    write_arrow(records.read_records(final_rows), arrow, get_language(cfg.src).iso3, get_language(cfg.tgt).iso3)
+    write_arrow(records.read_records(final_rows), arrow, src3, tgt3)
 
     train, per_corpus = shuffled_and_capped(arrow, work / "final" / "shuffled.arrow", cfg.target_size, cfg.seed)
     for index, _ in filtered:
         stats[index].counts["final"] = per_corpus.get(index, 0)
-    summary = {"src": get_language(cfg.src).iso3, "tgt": get_language(cfg.tgt).iso3,
+    summary = {"src": src3, "tgt": tgt3,
                "corpora": [s.as_dict() for s in stats], "totals": totals(stats),
                "unavailable": [s.name for s in stats if s.unavailable is not None]}
     logger.info("pairs after each stage:\n%s", format_table(stats))
+    check_hf_out(Path(cfg.hf_out), src3, tgt3)  # again: the folder may have changed during the build
     save_atomically(train, Path(cfg.hf_out), {
         "stats.json": lambda path: path.write_text(json.dumps(summary, indent=2), encoding="utf-8")})
     shutil.rmtree(work / "final", ignore_errors=True)

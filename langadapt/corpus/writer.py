@@ -4,10 +4,12 @@ Rows are streamed into an Arrow file, then copied into a second one in shuffled 
 a time, so anonymous memory stays flat however many pairs survive (the two files are read through memory
 maps: their pages count as file-backed RSS, which the kernel reclaims under pressure). The dataset is saved
 under a temporary name beside `hf_out` and renamed into place, so `hf_out` is either the previous complete
-output or the new one.
+output or the new one. A staging folder left by a kill is removed by the next run, and `hf_out` is only
+ever replaced when it holds a previous build of the same language pair.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -104,6 +106,47 @@ def shuffled_and_capped(arrow_file: Path, out_file: Path, target_size: int, seed
     return Dataset.from_file(str(out_file)), per_corpus
 
 
+BUILD_ENTRIES = {"dataset_dict.json", "train", "stats.json"}  # what save_atomically leaves in hf_out
+STAGING_MARKS = (".incomplete-", ".old-")
+
+
+def check_hf_out(hf_out: Path, src3: str, tgt3: str) -> None:
+    """`hf_out` is absent, empty, or a previous build of src3-tgt3 (which the new one replaces); anything else
+    would be deleted by the final rename, so it is refused before any work."""
+    hf_out = hf_out.expanduser()
+    if not hf_out.exists():
+        return
+    if not hf_out.is_dir():
+        raise LangAdaptError(f"--hf_out {hf_out}: exists and is not a folder; pass a new or empty folder")
+    entries = {entry.name for entry in hf_out.iterdir()}
+    if not entries:
+        return
+    stats_file = hf_out / "stats.json"
+    try:
+        stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.is_file() else {}
+    except (OSError, ValueError):
+        stats = {}
+    if entries - BUILD_ENTRIES or "dataset_dict.json" not in entries or not isinstance(stats, dict) \
+            or "totals" not in stats:
+        shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
+        raise LangAdaptError(f"--hf_out {hf_out}: not empty and not a build of this script (it holds {shown}); "
+                             f"pass a new or empty folder, or remove it yourself")
+    if (stats.get("src"), stats.get("tgt")) != (src3, tgt3):
+        raise LangAdaptError(f"--hf_out {hf_out}: holds the {stats.get('src')}-{stats.get('tgt')} build, not "
+                             f"{src3}-{tgt3}; pass another folder")
+
+
+def remove_stale_staging(hf_out: Path) -> None:
+    """Remove the staging folders of an earlier build of `hf_out` that was killed before its rename."""
+    hf_out = hf_out.expanduser().resolve()
+    if not hf_out.parent.is_dir():
+        return
+    for entry in hf_out.parent.glob(f".{hf_out.name}.*"):
+        if entry.is_dir() and any(entry.name[len(hf_out.name) + 1:].startswith(mark) for mark in STAGING_MARKS):
+            logger.info("removing %s, left by an interrupted build", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def save_atomically(train, hf_out: Path, extra_files: Optional[dict[str, Callable[[Path], Any]]] = None) -> None:
     """Save DatasetDict({"train"}) to `hf_out` through a temporary folder renamed into place.
 
@@ -114,7 +157,7 @@ def save_atomically(train, hf_out: Path, extra_files: Optional[dict[str, Callabl
 
     hf_out = hf_out.expanduser().resolve()
     hf_out.parent.mkdir(parents=True, exist_ok=True)
-    staging = hf_out.with_name(f".{hf_out.name}.incomplete-{uuid.uuid4().hex[:8]}")
+    staging = hf_out.with_name(f".{hf_out.name}{STAGING_MARKS[0]}{uuid.uuid4().hex[:8]}")
     try:
         DatasetDict({"train": train}).save_to_disk(str(staging))
         for name, write in (extra_files or {}).items():
@@ -125,11 +168,9 @@ def save_atomically(train, hf_out: Path, extra_files: Optional[dict[str, Callabl
 
 
 def _replace_dir(new: Path, target: Path) -> None:
-    if target.exists() and not target.is_dir():
-        raise LangAdaptError(f"--hf_out {target} exists and is not a folder")
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        old = target.with_name(f".{target.name}{STAGING_MARKS[1]}{uuid.uuid4().hex[:8]}")
         os.replace(target, old)
     os.replace(new, target)
     if old is not None:

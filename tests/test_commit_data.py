@@ -223,3 +223,42 @@ def test_mixed_rows_do_not_depend_on_how_examples_are_batched(tiny_tokenizer):
         rows.append(torch.cat([packed.next_rows(2)["input_ids"] for _ in range(6)]))
         assert 0 < mixer.stats.replaced < mixer.stats.in_dictionary
     assert torch.equal(rows[0], rows[1])
+
+
+def test_code_mixing_counts_only_the_examples_a_row_reached_and_survive_a_resume(tiny_tokenizer):
+    """Counted per example, by mixing each one alone: the stream's count covers exactly the examples whose
+    first token went into a row, not the ones encoded ahead, and a stream restored from its state counts on
+    as if never stopped."""
+    dictionary = MuseDictionary({"fruit": ["फल"], "mango": ["आम", "अंबा"], "Name": ["नाम"]}, "test")
+    records = RECORDS * 3
+    seq_length, rows, batches = 16, 2, 5
+
+    alone = []  # (tokens, words, in_dictionary, replaced) of each example, in the stream's order
+    for index, record in enumerate(records):
+        mixer = CodeMixer(dictionary, 0.5)
+        (ids, _), = ExampleEncoder(tiny_tokenizer, "alpaca", mixer=mixer, seed=2).encode(
+            columns([record]), [index], [0])
+        alone.append((len(ids), mixer.stats.words, mixer.stats.in_dictionary, mixer.stats.replaced))
+    emitted, start, expected = batches * rows * seq_length, 0, [0, 0, 0]
+    for tokens, *counts in alone:
+        if start < emitted:
+            expected = [a + b for a, b in zip(expected, counts)]
+        start += tokens
+
+    def stream():
+        return PackedStream(Dataset.from_list(records), ExampleEncoder(
+            tiny_tokenizer, "alpaca", mixer=CodeMixer(dictionary, 0.5), seed=2), seq_length, seed=2)
+
+    whole = stream()
+    for _ in range(batches):
+        whole.next_rows(rows)
+    assert whole.trained.as_list() == expected
+    assert whole.encoder.mixer.stats.words > expected[0]  # it encoded ahead of what it trained
+    first = stream()
+    for _ in range(2):
+        first.next_rows(rows)
+    resumed = stream()
+    resumed.load_state_dict(first.state_dict())
+    for _ in range(batches - 2):
+        resumed.next_rows(rows)
+    assert resumed.trained.as_list() == expected

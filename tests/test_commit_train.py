@@ -85,6 +85,8 @@ def test_kill_and_resume_is_bit_identical(tiny_llama_dir, tmp_path, extra, logge
                              for record in metrics(path) if record["kind"] == "train"]
     assert timeless(full) == timeless(resumed) and [r["step"] for r in timeless(resumed)] == logged
     assert [r["kind"] for r in metrics(resumed)] == ["train"] * len(logged) + ["final"]
+    mixing = [json.loads((run / "train_results.json").read_text())["codemix"] for run in (full, resumed)]
+    assert mixing[0] == mixing[1] and mixing[0]["words"] > 0
 
 def test_accumulation_counts_batches_in_total_steps_as_easylm(tiny_llama_dir, tmp_path):
     """optax.MultiSteps: 8 batches with k=2 are 4 optimiser steps, and the schedule counts those."""

@@ -117,6 +117,16 @@ class CodeMixStats:
         self.words, self.in_dictionary = self.words + other.words, self.in_dictionary + other.in_dictionary
         self.replaced += other.replaced
 
+    def copy(self) -> "CodeMixStats":
+        return CodeMixStats(self.words, self.in_dictionary, self.replaced)
+
+    def minus(self, earlier: "CodeMixStats") -> "CodeMixStats":
+        return CodeMixStats(self.words - earlier.words, self.in_dictionary - earlier.in_dictionary,
+                            self.replaced - earlier.replaced)
+
+    def as_list(self) -> list[int]:
+        return [self.words, self.in_dictionary, self.replaced]
+
     @property
     def coverage(self) -> float:
         return self.in_dictionary / self.words if self.words else 0.0

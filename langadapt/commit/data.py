@@ -21,7 +21,7 @@ import torch
 
 from ..errors import LangAdaptError
 from ..training import ResumableSampler
-from .codemix import CodeMixer, alpaca_source_and_target, example_rng
+from .codemix import CodeMixer, CodeMixStats, alpaca_source_and_target, example_rng
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +68,16 @@ class ExampleEncoder:
     def encode(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]
                ) -> list[tuple[list[int], list[int]]]:
         """Encode a column batch; example `indices[i]` of epoch `epochs[i]` gets its own mixing stream."""
-        texts = self.texts(records, indices, epochs)
+        return self.encode_counted(records, indices, epochs)[0]
+
+    def encode_counted(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]
+                       ) -> tuple[list[tuple[list[int], list[int]]], list[CodeMixStats]]:
+        """`encode`, and what mixing each example counted (words, in the dictionary, replaced)."""
+        texts, counts = self._mixed_texts(records, indices, epochs)
         if self.mode == "text":
             ignored = len(self.text_bos)
             return [(self.text_bos + ids + self.text_eos, [0] * ignored + [1] * (len(ids) + len(self.text_eos)))
-                    for ids in self._tokenize(texts)]
+                    for ids in self._tokenize(texts)], counts
         sources, targets = zip(*texts)
         encoded = self._tokenize([s + t for s, t in texts] + list(sources))
         untrained_eos = 0 if self.train_first_response_token else len(self.eos)
@@ -80,26 +85,35 @@ class ExampleEncoder:
         for ids, source_ids in zip(encoded[:len(texts)], encoded[len(texts):]):
             ignored = min(len(source_ids) - len(self.eos) + untrained_eos, len(ids))
             out.append((ids, [0] * ignored + [1] * (len(ids) - ignored)))
-        return out
+        return out, counts
 
     def texts(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]) -> list:
         """What is tokenised: (source, target) pairs in alpaca mode, texts in text mode, code-mixed."""
+        return self._mixed_texts(records, indices, epochs)[0]
+
+    def _mixed_texts(self, records: dict[str, list], indices: Sequence[int], epochs: Sequence[int]
+                     ) -> tuple[list, list[CodeMixStats]]:
         rngs = [example_rng(self.seed, epoch, index) if self.mixer is not None else None
                 for index, epoch in zip(indices, epochs)]
         if self.mode == "alpaca":
             rows = [dict(zip(records, values)) for values in zip(*records.values())]
-            texts = [alpaca_source_and_target(row, self.mixer, rng, self.block_codemix_in_template, self.source)
-                     for row, rng in zip(rows, rngs)]
+            make = [lambda row=row, rng=rng: alpaca_source_and_target(row, self.mixer, rng,
+                                                                       self.block_codemix_in_template, self.source)
+                    for row, rng in zip(rows, rngs)]
         else:
-            texts = records[self.text_field]
-            for text in texts:
+            for text in records[self.text_field]:
                 if not isinstance(text, str):
                     raise LangAdaptError(f"{self.source}: field {self.text_field!r} must hold text, "
                                          f"got {type(text).__name__}")
-            if self.mixer is not None:
-                texts = [self.mixer.mix(text, rng) for text, rng in zip(texts, rngs)]
+            make = [lambda text=text, rng=rng: self.mixer.mix(text, rng) if self.mixer is not None else text
+                    for text, rng in zip(records[self.text_field], rngs)]
+        texts, counts = [], []
+        for one in make:
+            before = self.mixer.stats.copy() if self.mixer is not None else None
+            texts.append(one())
+            counts.append(self.mixer.stats.minus(before) if self.mixer is not None else CodeMixStats())
         self._check_coverage()
-        return texts
+        return texts, counts
 
     def _check_coverage(self) -> None:
         if self._coverage_checked or self.mixer.stats.words < COVERAGE_CHECK_WORDS:
@@ -126,7 +140,10 @@ def check_dictionary_direction(mixer: Optional[CodeMixer], mode: str) -> None:
 
 
 class PackedStream:
-    """Endless rows of packed tokens from this rank's shard of `dataset`, resumable exactly."""
+    """Endless rows of packed tokens from this rank's shard of `dataset`, resumable exactly.
+
+    `trained` counts the code-mixing of the examples whose tokens went into a row: examples encoded ahead,
+    or waiting in the buffer, count once they are cut into a row (and never, if an epoch ends first)."""
 
     def __init__(self, dataset, encoder: ExampleEncoder, seq_length: int, seed: int = 0, rank: int = 0,
                  world_size: int = 1, shuffle: bool = False, encode_batch: int = ENCODE_BATCH):
@@ -135,10 +152,12 @@ class PackedStream:
         self.sampler = ResumableSampler(len(dataset), seed=seed, shuffle=shuffle, rank=rank,
                                         world_size=world_size)
         self._order = iter(self.sampler)
-        self._encoded: deque = deque()  # (epoch, ids, mask) encoded ahead, not yet in the buffer
+        self._encoded: deque = deque()  # (epoch, ids, mask, counts) encoded ahead, not yet in the buffer
         self.consumed, self.epoch, self._cut_this_epoch = 0, 0, True
         self.tokens: list[int] = []
         self.masks: list[int] = []
+        self._waiting: deque = deque()  # (offset in the buffer, counts) of examples no row has reached yet
+        self.trained = CodeMixStats()
 
     def _add_example(self) -> None:
         if not self._encoded:
@@ -146,14 +165,17 @@ class PackedStream:
             for _ in range(self.encode_batch):
                 indices.append(next(self._order))
                 epochs.append(self.sampler.epoch)
-            encoded = self.encoder.encode(self.dataset[indices], indices, epochs)
-            self._encoded.extend((epoch, ids, mask) for epoch, (ids, mask) in zip(epochs, encoded))
-        epoch, ids, mask = self._encoded.popleft()
+            encoded, counts = self.encoder.encode_counted(self.dataset[indices], indices, epochs)
+            self._encoded.extend((epoch, ids, mask, count)
+                                 for epoch, (ids, mask), count in zip(epochs, encoded, counts))
+        epoch, ids, mask, count = self._encoded.popleft()
         if epoch != self.epoch:  # EasyLM restarts its buffer with each pass over the data
             if not self._cut_this_epoch:
                 raise LangAdaptError(f"{self.encoder.source}: a whole epoch holds too few tokens for one batch; "
                                      f"lower --batch_size or --seq_length")
             self.tokens, self.masks, self.epoch, self._cut_this_epoch = [], [], epoch, False
+            self._waiting.clear()
+        self._waiting.append((len(self.tokens), count))
         self.tokens.extend(ids)
         self.masks.extend(mask)
         self.consumed += 1
@@ -167,25 +189,25 @@ class PackedStream:
         tokens = torch.tensor(self.tokens[: length + 1], dtype=torch.long)
         masks = torch.tensor(self.masks[1: length + 1], dtype=torch.float32)
         del self.tokens[:length], self.masks[:length]
+        while self._waiting and self._waiting[0][0] < length:
+            self.trained.add(self._waiting.popleft()[1])
+        self._waiting = deque((offset - length, count) for offset, count in self._waiting)
         return {"input_ids": tokens[:-1].view(rows, self.seq_length),
                 "targets": tokens[1:].view(rows, self.seq_length),
                 "loss_mask": masks.view(rows, self.seq_length)}
 
     def state_dict(self) -> dict[str, Any]:
-        state = {"sampler": self.sampler.state_dict(self.consumed), "epoch": self.epoch,
-                 "tokens": torch.tensor(self.tokens, dtype=torch.long),
-                 "masks": torch.tensor(self.masks, dtype=torch.uint8)}
-        if self.encoder.mixer is not None:
-            state["codemix_stats"] = self.encoder.mixer.stats.as_dict()
-        return state
+        return {"sampler": self.sampler.state_dict(self.consumed), "epoch": self.epoch,
+                "tokens": torch.tensor(self.tokens, dtype=torch.long),
+                "masks": torch.tensor(self.masks, dtype=torch.uint8),
+                "codemix_trained": self.trained.as_list(),
+                "codemix_waiting": [[offset, *count.as_list()] for offset, count in self._waiting]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sampler.load_state_dict(state["sampler"])
         self._order, self._encoded = iter(self.sampler), deque()
         self.consumed, self.epoch = int(state["sampler"]["consumed"]), int(state["epoch"])
         self.tokens, self.masks = state["tokens"].tolist(), state["masks"].tolist()
-        stats = state.get("codemix_stats")
-        if stats is not None and self.encoder.mixer is not None:
-            mixer_stats = self.encoder.mixer.stats
-            mixer_stats.words, mixer_stats.in_dictionary = int(stats["words"]), int(stats["in_dictionary"])
-            mixer_stats.replaced = int(stats["replaced"])
+        self.trained = CodeMixStats(*map(int, state.get("codemix_trained", (0, 0, 0))))
+        self._waiting = deque((int(offset), CodeMixStats(*map(int, count)))
+                              for offset, *count in state.get("codemix_waiting", ()))

@@ -242,15 +242,14 @@ def _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream, 
 
 
 def _codemix_stats(accelerator, stream) -> Optional[dict[str, float]]:
+    """The code-mixing of what every rank trained on (not of what it encoded ahead)."""
     from accelerate.utils import gather_object
 
     from .codemix import CodeMixStats
 
-    mixer = stream.encoder.mixer
-    if mixer is None:
+    if stream.encoder.mixer is None:
         return None
     total = CodeMixStats()
-    for words, found, replaced in gather_object([(mixer.stats.words, mixer.stats.in_dictionary,
-                                                  mixer.stats.replaced)]):
-        total.add(CodeMixStats(words, found, replaced))
+    for counts in gather_object([stream.trained.as_list()]):
+        total.add(CodeMixStats(*counts))
     return total.as_dict()

@@ -205,3 +205,26 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tiny_backp
     assert "non-finite loss" in err and "at step 2" in err and "step-000000000001" in err
     assert (save_dir / "checkpoints" / "step-000000000001" / "checkpoint_complete.json").is_file()
     assert not (save_dir / "model.safetensors").exists()
+
+
+def test_overwrite_with_a_model_that_fails_to_load_keeps_the_finished_run(tiny_backpack_dir, parallel_data, tmp_path,
+                                                                        capsys):
+    import hashlib
+    import shutil
+
+    def digest(folder):
+        return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    save_dir = tmp_path / "finished"
+    assert run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, save_dir, **{"--max_steps": "1"})) == 0
+    before = digest(save_dir)
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_backpack_dir, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(run_adaptation.main, base_args(str(broken), parallel_data, save_dir,
+                                               **{"--max_steps": "1", "--overwrite_output_dir": True}))
+    assert exit_info.value.code != 0
+    assert digest(save_dir) == before

@@ -170,3 +170,25 @@ def test_training_model_has_fp32_master_weights_whatever_the_checkpoint_dtype(ti
     model, _ = load_training_model(parse_args(["--model_name_or_path", str(half), "--output_dir", "o",
                                                "--seq_length", "32"]))
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def folder_digest(folder: Path) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_with_data_too_small_for_a_batch_keeps_the_finished_run(tiny_llama_dir, tmp_path, capsys):
+    out = tmp_path / "finished"
+    run_small(tiny_llama_dir, str(out), "--total_steps", "2", "--save_steps", "0")
+    before = folder_digest(out)
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps([{"instruction": "Hi.", "input": "", "output": "Yes."}]))
+    argv = ["--model_name_or_path", tiny_llama_dir, "--dataset_name", str(tiny), "--output_dir", str(out),
+            "--seq_length", "64", "--batch_size", "4", "--total_steps", "2", "--overwrite_output_dir"]
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, argv)
+    assert exit_info.value.code == 2
+    assert "too few tokens for one batch" in capsys.readouterr().err
+    assert folder_digest(out) == before

@@ -196,6 +196,13 @@ class PackedStream:
                 "targets": tokens[1:].view(rows, self.seq_length),
                 "loss_mask": masks.view(rows, self.seq_length)}
 
+    def check_holds_a_batch(self, rows: int) -> None:
+        """Cut one batch and put the stream back: a dataset too small for one fails here, before
+        --overwrite_output_dir deletes the folder, not at the first step."""
+        saved = self.state_dict()
+        self.next_rows(rows)
+        self.load_state_dict(saved)
+
     def state_dict(self) -> dict[str, Any]:
         return {"sampler": self.sampler.state_dict(self.consumed), "epoch": self.epoch,
                 "tokens": torch.tensor(self.tokens, dtype=torch.long),

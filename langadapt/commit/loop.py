@@ -99,6 +99,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     tokenizer = load_training_tokenizer(args)
     model, original_config = load_training_model(args)
     stream = build_stream(args, tokenizer, rank, world_size, mixer)
+    stream.check_holds_a_batch(rows)
     fcm = ForgetfulCausalMask(args.fcm_min_ratio, args.fcm_max_ratio, model.config._attn_implementation)
     if accelerator.is_main_process:
         folder.prepare(args.overwrite_output_dir)

@@ -284,13 +284,13 @@ class AdaptationRun:
         if start.action == "complete":
             return {}
         self.tokenizer, train_pairs, eval_pairs = self._load_inputs()
+        set_seed(config.seed)
+        model = load_causal_lm(config.model_id)  # an input too: it loads before --overwrite_output_dir deletes
         if self.is_main:
             folder.prepare(config.overwrite_output_dir)
         accelerator.wait_for_everyone()
         watch(folder, saves_on_sigterm=True)
-        set_seed(config.seed)
 
-        model = load_causal_lm(config.model_id)
         model.config.pad_token_id = self.tokenizer.pad_token_id
         state = self._resume(model, start.checkpoint)
         model.train()

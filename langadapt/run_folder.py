@@ -88,6 +88,7 @@ class RunFolder:
         self.step = 0
         self.last_checkpoint: Optional[Path] = None
         self.start: Optional[Start] = None
+        self.rerun_resumes = True  # whether the same command line continues the run (see `plan`)
 
     # ----------------------------------------------------------------------------------- identity
     def identity(self) -> Optional[dict[str, Any]]:
@@ -138,6 +139,7 @@ class RunFolder:
             raise LangAdaptError("conflicting flags: --overwrite_output_dir would delete the checkpoint that "
                                  "--resume_from_checkpoint continues from; pass one")
         self.start = self._decide(overwrite, resume, latest, checkpoint_step, explicit, resume_by_default)
+        self.rerun_resumes = bool(resume or explicit or resume_by_default)
         if self.start.action == "complete":
             logger.info("the run in %s %s is complete (step %d): nothing to do; pass --overwrite_output_dir to "
                         "train it again", self.flag, self.path, self.start.step)
@@ -228,8 +230,9 @@ class _Interruption:
         if folder is None:
             return f"interrupted{'; ' + self.hint if self.hint else ''}"
         checkpoint = folder.last_checkpoint or "none"
-        return (f"interrupted at step {folder.step}; last checkpoint: {checkpoint}; rerun the same command to "
-                f"resume")
+        rerun = "rerun the same command" if folder.rerun_resumes else \
+            "rerun the command with --resume_from_checkpoint"
+        return f"interrupted at step {folder.step}; last checkpoint: {checkpoint}; {rerun} to resume"
 
 
 current = _Interruption()

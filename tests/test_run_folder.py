@@ -236,7 +236,7 @@ def test_ctrl_c_exits_130_with_one_line_naming_the_step_and_checkpoint(tiny_llam
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_info.value.code == 130
     assert err[-1] == (f"interrupted at step 3; last checkpoint: {out / 'checkpoints' / 'step-000000000002'}; "
-                       f"rerun the same command to resume")
+                       f"rerun the command with --resume_from_checkpoint to resume")
     assert not any("Traceback" in line for line in err)
 
 
@@ -251,7 +251,8 @@ def test_sigterm_saves_a_checkpoint_exits_143_and_the_rerun_resumes_exactly(tiny
     assert exit_info.value.code == 143
     checkpoint = out / "checkpoints" / "step-000000000003"
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"interrupted at step 3; last checkpoint: {checkpoint}; rerun the same command to resume")
+        f"interrupted at step 3; last checkpoint: {checkpoint}; rerun the command with --resume_from_checkpoint "
+        f"to resume")
     assert (checkpoint / "checkpoint_complete.json").is_file()
     monkeypatch.undo()
     assert commit_train.main(commit_args(tiny_llama_dir, out, "--resume_from_checkpoint")) == 0

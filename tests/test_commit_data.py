@@ -1,6 +1,7 @@
 """COMMIT training pieces: loss masks, packing and its resume, FCM, dropouts, loss and schedule."""
 import json
 import math
+import random
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,57 @@ def test_train_first_response_token_trains_one_token_more(spm_tokenizer):
     for (ids, mask), case in zip(encode_cases(encoder, EASYLM["alpaca"]), EASYLM["alpaca"]):
         first = case["loss_mask"].index(1)
         assert ids == case["input_ids"] and mask == case["loss_mask"][:first - 1] + [1] + case["loss_mask"][first:]
+
+
+FUZZ_POOL = (list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"()[]{}<>/-_=+*&^%$#@~`|\\")
+             + [" "] * 12 + ["\n", "\n\n", "\t", "\r", "\xa0", "\u3000", "\u200b", "\u2028", "\ufeff", "\x00"]
+             + list("घरएकइमारतहैजहाँलोगरहतेहैं।éàüßñçøå中文字日本語") + ["😀", "👍🏽", "e\u0301"]
+             + ["Paris", " Paris", "house", "mango", "  ", "   "])
+
+
+def fuzzed_texts(count: int, seed: int = 0) -> list[str]:
+    """Random strings (leading, repeated and trailing spaces, newlines, unknown characters); special-token
+    literals removed, as sentencepiece reads them as text."""
+    rng = random.Random(seed)
+    texts = ["".join(rng.choice(FUZZ_POOL) for _ in range(rng.randint(0, 25))) for _ in range(count)]
+    for special in ("<unk>", "<s>", "</s>"):
+        texts = [text.replace(special, "") for text in texts]
+    return texts
+
+
+def train_llama_style_sentencepiece(folder: Path) -> Path:
+    """A LLaMA-style sentencepiece BPE (byte fallback, identity normalisation, spaces kept), trained now."""
+    import sentencepiece
+
+    lines = [f"{word} number {i}:  {i * 7} houses\n\tघर एक इमारत है  ।" for i, word in
+             enumerate(["Paris", "mango", "The house", " fruit", "Name it"] * 40)]
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_prefix=str(folder / "tokenizer"), vocab_size=400, hard_vocab_limit=False,
+        model_type="bpe", byte_fallback=True, character_coverage=1.0, normalization_rule_name="identity",
+        remove_extra_whitespaces=False, split_digits=True, allow_whitespace_only_pieces=True, num_threads=1,
+        minloglevel=2)
+    return folder / "tokenizer.model"
+
+
+@pytest.mark.parametrize("model", ["fixture", "trained"])
+def test_saved_tokenizer_encodes_as_sentencepiece(tmp_path, model):
+    """The folder a COMMIT run saves reloads (AutoTokenizer) to the tokenizer it trained with: 20,000 fuzzed
+    strings encode as sentencepiece encodes them. A saved LlamaTokenizer reloaded with Metaspace and one "▁"
+    for a leading space (" Paris": ▁ P ar is, sentencepiece ▁ ▁ P ar is)."""
+    import sentencepiece
+    from transformers import AutoTokenizer
+
+    from langadapt.commit.setup import sentencepiece_tokenizer
+
+    path = FIXTURES / "tiny-spm" / "tokenizer.model"
+    if model == "trained":
+        path = train_llama_style_sentencepiece(tmp_path)
+    sentencepiece_tokenizer(path).save_pretrained(tmp_path / "saved")
+    saved = AutoTokenizer.from_pretrained(tmp_path / "saved")
+    texts = [" Paris", "  Paris  ", "\n Paris\n\n"] + fuzzed_texts(20_000)
+    assert sum(text.startswith(" ") for text in texts) > 1500
+    expected = sentencepiece.SentencePieceProcessor(model_file=str(path)).encode(texts)
+    assert saved(texts, add_special_tokens=False)["input_ids"] == expected
 
 
 def test_tokenizer_without_eos_is_refused(tiny_tokenizer):

@@ -38,11 +38,16 @@ def encode_cases(encoder, cases):
     return encoder.encode(columns([case["record"] for case in cases]), range(len(cases)), [0] * len(cases))
 
 
-@pytest.mark.parametrize("mode", ["alpaca", "text"])
-def test_token_ids_and_loss_masks_are_easylms(spm_tokenizer, mode):
+@pytest.mark.parametrize("mode, cases", [("alpaca", "alpaca"), ("text", "text"), ("alpaca", "alpaca_edge_cases"),
+                                         ("alpaca", "alpaca_without_input_column")])
+def test_token_ids_and_loss_masks_are_easylms(spm_tokenizer, mode, cases):
     """Expected: EasyLM's TextProcessor with its LLaMATokenizer on the same sentencepiece model (joint
-    source+target, mask over the source's BOS+tokens+EOS; text mode `<s> <s> ... </s> </s>`)."""
-    for (ids, mask), case in zip(encode_cases(ExampleEncoder(spm_tokenizer, mode), EASYLM[mode]), EASYLM[mode]):
+    source+target, mask over the source's BOS+tokens+EOS; text mode `<s> <s> ... </s> </s>`). Edge cases:
+    a literal <unk> in a prompt moves the mask one token left (EasyLM counts the prompt's non-pad tokens,
+    its pad is <unk>); special-token literals lose the whitespace around them; a null `input` is formatted
+    as "### Input:\nNone"; a dataset without an `input` column takes the no-input template."""
+    cases = EASYLM[cases]
+    for (ids, mask), case in zip(encode_cases(ExampleEncoder(spm_tokenizer, mode), cases), cases):
         assert (ids, mask) == (case["input_ids"], case["loss_mask"])
 
 

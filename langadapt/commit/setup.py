@@ -58,7 +58,7 @@ def sentencepiece_tokenizer(path: Path):
     rebuilds its normaliser and pre-tokeniser on loading (Metaspace, one "▁" for a leading space)."""
     try:
         import sentencepiece
-        from tokenizers import normalizers
+        from tokenizers import AddedToken, normalizers
         from transformers import LlamaTokenizer, PreTrainedTokenizerFast
     except ImportError as err:  # without it transformers silently builds a 3-token tokenizer
         raise LangAdaptError(f"--tokenizer.vocab_file {path}: reading a sentencepiece model needs the "
@@ -77,6 +77,10 @@ def sentencepiece_tokenizer(path: Path):
     backend = tokenizer.backend_tokenizer
     backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     backend.pre_tokenizer = None
+    # EasyLM's (slow) tokenizer reads a special token's literal in a text as that token, strips the whitespace
+    # on both sides of it, and encodes each text piece between them with its own dummy prefix (the Prepend)
+    backend.add_special_tokens([AddedToken(token, special=True, lstrip=True, rstrip=True, normalized=False)
+                                for token in specials.values()])
     # EasyLM pads with <unk>
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=tokenizer.unk_token, **specials)
     if len(tokenizer) != model.get_piece_size():

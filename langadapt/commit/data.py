@@ -2,9 +2,10 @@
 with loss masks, pack into fixed-length rows.
 
 Alpaca records are tokenised as EasyLM does: source+target jointly, with the tokenizer's BOS/EOS, and
-the loss masked over as many tokens as the source alone tokenises to (BOS and EOS included, so the
-first response token is not trained; `train_first_response_token` trains it). Text mode puts the
-processor's BOS (untrained) and EOS around the tokenizer's own (`<s> <s> ... </s> </s>` by default).
+the loss masked over as many tokens as the source alone tokenises to, its <unk> tokens not counted (BOS
+and EOS included, so the first response token is not trained; `train_first_response_token` trains it).
+Text mode puts the processor's BOS (untrained) and EOS around the tokenizer's own (`<s> <s> ... </s>
+</s>` by default).
 Examples are concatenated in file order (or shuffled on request) into one token stream that is cut
 into rows of `seq_length` inputs once it holds more than a batch + 1 tokens; targets are the next
 tokens and carry their own mask; what is left at the end of an epoch is dropped. Each rank packs its own

@@ -98,6 +98,9 @@ def test_accumulation_counts_batches_in_total_steps_as_easylm(tiny_llama_dir, tm
 
 def test_sentencepiece_tokenizer_model_is_used_as_pasted(tmp_path, monkeypatch, capsys):
     """`--tokenizer.vocab_file=tokenizer.model`: converted when the file is there, else the model's own."""
+    from sentencepiece import SentencePieceProcessor
+    from transformers import AutoTokenizer
+
     from langadapt.commit.setup import sentencepiece_tokenizer
     from langadapt.toy_models import save_tiny_model, tiny_llama_config
 
@@ -112,6 +115,10 @@ def test_sentencepiece_tokenizer_model_is_used_as_pasted(tmp_path, monkeypatch, 
     main(commit_command(model=model, out="present", data=ALPACA, dicts=DICTS) + flags)
     assert "not found" not in capsys.readouterr().err
     assert json.loads((tmp_path / "present" / "train_results.json").read_text())["step"] == 2
+    saved = AutoTokenizer.from_pretrained(tmp_path / "present")  # the model folder encodes as training did
+    texts = [" Paris", "  two  spaces\n\nघर", "Paris"]
+    expected = SentencePieceProcessor(model_file=str(spm)).encode(texts)
+    assert saved(texts, add_special_tokens=False)["input_ids"] == expected
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -179,15 +179,16 @@ def alpaca_source_and_target(record: Mapping[str, object], mixer: Optional[CodeM
     With `block_codemix_in_template` instruction and input are mixed before templating (the English
     template stays intact); without it the formatted prompt is mixed. The response is always mixed.
     """
-    instruction, context, response = record.get("instruction"), record.get("input") or "", record.get("output")
-    if not isinstance(instruction, str) or not isinstance(response, str) or not isinstance(context, str):
+    instruction, context, response = record.get("instruction"), record.get("input", ""), record.get("output")
+    if not all(isinstance(field, str) for field in (instruction, response, "" if context is None else context)):
         raise LangAdaptError(f"{source}: an Alpaca record needs string `instruction`, `input` and `output` "
                              f"fields, got {type(instruction).__name__}, {type(context).__name__} and "
                              f"{type(response).__name__}")
     if mixer is not None and block_codemix_in_template:
         instruction = mixer.mix(instruction, rng)
         context = mixer.mix(context, rng) if context else context
-    prompt = (ALPACA_PROMPT_INPUT.format(instruction=instruction, input=context) if context
+    # a null `input` (a record without one, beside records with one) takes EasyLM's input template: "None"
+    prompt = (ALPACA_PROMPT_INPUT.format(instruction=instruction, input=context) if context != ""
               else ALPACA_PROMPT_NO_INPUT.format(instruction=instruction))
     if mixer is None:
         return prompt, response

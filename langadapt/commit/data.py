@@ -2,9 +2,10 @@
 with loss masks, pack into fixed-length rows.
 
 Alpaca records are tokenised as EasyLM does: source+target jointly, with the tokenizer's BOS/EOS, and
-the loss masked over as many tokens as the source alone tokenises to (BOS and EOS included, so the
-first response token is not trained; `train_first_response_token` trains it). Text mode puts the
-processor's BOS (untrained) and EOS around the tokenizer's own (`<s> <s> ... </s> </s>` by default).
+the loss masked over as many tokens as the source alone tokenises to, its <unk> tokens not counted (BOS
+and EOS included, so the first response token is not trained; `train_first_response_token` trains it).
+Text mode puts the processor's BOS (untrained) and EOS around the tokenizer's own (`<s> <s> ... </s>
+</s>` by default).
 Examples are concatenated in file order (or shuffled on request) into one token stream that is cut
 into rows of `seq_length` inputs once it holds more than a batch + 1 tokens; targets are the next
 tokens and carry their own mask; what is left at the end of an epoch is dropped. Each rank packs its own
@@ -55,6 +56,10 @@ class ExampleEncoder:
         self.text_bos = [tokenizer.bos_token_id] if text_bos else []
         self.text_eos = [tokenizer.eos_token_id] if text_eos else []
         self.train_first_response_token = train_first_response_token
+        # EasyLM sizes the prompt's mask by its tokens that are not padding, and pads with <unk>: each <unk> in a
+        # prompt (a literal "<unk>", an unknown character without byte fallback) moves the mask one token left
+        unk = tokenizer.unk_token_id
+        self.uncounted = unk if unk not in (tokenizer.bos_token_id, tokenizer.eos_token_id) else None
         self._coverage_checked = mixer is None
 
     def columns(self) -> list[str]:
@@ -83,7 +88,8 @@ class ExampleEncoder:
         untrained_eos = 0 if self.train_first_response_token else len(self.eos)
         out = []
         for ids, source_ids in zip(encoded[:len(texts)], encoded[len(texts):]):
-            ignored = min(len(source_ids) - len(self.eos) + untrained_eos, len(ids))
+            counted = sum(token != self.uncounted for token in source_ids)
+            ignored = min(counted - len(self.eos) + untrained_eos, len(ids))
             out.append((ids, [0] * ignored + [1] * (len(ids) - ignored)))
         return out, counts
 

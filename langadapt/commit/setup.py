@@ -53,11 +53,13 @@ def load_training_tokenizer(args: argparse.Namespace):
 
 def sentencepiece_tokenizer(path: Path):
     """An HF tokenizer that encodes as the sentencepiece model does (EasyLM's LLaMATokenizer): a "▁" is
-    always prepended, as sentencepiece's dummy prefix, even to a text that starts with a space."""
+    always prepended, as sentencepiece's dummy prefix, even to a text that starts with a space. It is a
+    plain `TokenizersBackend`, which saves and reloads its tokenizer.json as is: a `LlamaTokenizer`
+    rebuilds its normaliser and pre-tokeniser on loading (Metaspace, one "▁" for a leading space)."""
     try:
         import sentencepiece
-        from tokenizers import normalizers
-        from transformers import LlamaTokenizer
+        from tokenizers import AddedToken, normalizers
+        from transformers import LlamaTokenizer, PreTrainedTokenizerFast
     except ImportError as err:  # without it transformers silently builds a 3-token tokenizer
         raise LangAdaptError(f"--tokenizer.vocab_file {path}: reading a sentencepiece model needs the "
                              f"`sentencepiece` package (pip install sentencepiece)") from err
@@ -75,7 +77,12 @@ def sentencepiece_tokenizer(path: Path):
     backend = tokenizer.backend_tokenizer
     backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     backend.pre_tokenizer = None
-    tokenizer.pad_token = tokenizer.pad_token or tokenizer.unk_token  # EasyLM pads with <unk>
+    # EasyLM's (slow) tokenizer reads a special token's literal in a text as that token, strips the whitespace
+    # on both sides of it, and encodes each text piece between them with its own dummy prefix (the Prepend)
+    backend.add_special_tokens([AddedToken(token, special=True, lstrip=True, rstrip=True, normalized=False)
+                                for token in specials.values()])
+    # EasyLM pads with <unk>
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=tokenizer.unk_token, **specials)
     if len(tokenizer) != model.get_piece_size():
         raise LangAdaptError(f"--tokenizer.vocab_file {path}: converted to {len(tokenizer)} tokens, the model "
                              f"has {model.get_piece_size()}")

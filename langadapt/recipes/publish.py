@@ -51,7 +51,7 @@ def model_card(recipe: Recipe, stage: Stage, results: str) -> str:
                                                    "--hf_out") if k in s.flags]
     front = ["---", "library_name: transformers", "tags:", "- langadapt", f"- {recipe.name}"]
     front += ["datasets:"] + [f"- {d}" for d in dict.fromkeys(data)] if data else []
-    lines = [*front, "---", "", f"# {stage.flags['--hub_repo']}", "",
+    lines = [*front, "---", "", f"# {stage.params['--hub_repo']}", "",
              f"Made with langadapt's `{recipe.name}` recipe: {recipe.title}.", "", recipe.description, "",
              "## Settings", "", "Recipe variables: " + ", ".join(f"`{k}={v}`" for k, v in recipe.variables.items()),
              "", "## How it was made", "", "Data: " + (", ".join(f"`{d}`" for d in dict.fromkeys(data)) or "-"), "",
@@ -60,7 +60,7 @@ def model_card(recipe: Recipe, stage: Stage, results: str) -> str:
 
 
 def publish(recipe: Recipe, stage: Stage, root: Path) -> None:
-    model, repo = Path(str(stage.flags["--model"])), str(stage.flags["--hub_repo"])
+    model, repo = Path(str(stage.params["--model"])), str(stage.params["--hub_repo"])
     if not (model / "config.json").is_file():
         raise LangAdaptError(f"--model {model}: no config.json; the stage that trains it has not finished")
     results = (root / "results.md").read_text(encoding="utf-8") if (root / "results.md").is_file() else \
@@ -69,7 +69,7 @@ def publish(recipe: Recipe, stage: Stage, root: Path) -> None:
     api = hub_api(check_token())
     logger.info("pushing %s to %s", model, repo)
     try:
-        api.create_repo(repo_id=repo, exist_ok=True, private=bool(stage.flags.get("--private")))
+        api.create_repo(repo_id=repo, exist_ok=True, private=bool(stage.params.get("--private")))
         api.upload_folder(repo_id=repo, folder_path=str(model), ignore_patterns=IGNORED,
                           commit_message=f"langadapt {recipe.name}: {stage.name}")
         commit = api.upload_file(path_or_fileobj=card.encode("utf-8"), path_in_repo="README.md", repo_id=repo,
@@ -77,5 +77,6 @@ def publish(recipe: Recipe, stage: Stage, root: Path) -> None:
     except Exception as err:  # HTTP, connection and auth errors all end the same way
         raise LangAdaptError(f"pushing {model} to {repo} failed ({type(err).__name__}: {str(err)[:300]}); the "
                              f"model is saved in {model}: rerun the recipe to retry") from err
+    stage.output_path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(stage.output_path, {"repo": repo, "model": str(model), "commit": str(commit)})
     logger.info("published: %s", repo)

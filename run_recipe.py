@@ -9,6 +9,7 @@ needs. A stage whose output is complete (written by the same command) is skipped
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import shlex
@@ -26,8 +27,10 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="folder every stage writes under (run folders, results, logs)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="change a recipe variable (lists comma-separated); the recipe file lists them")
-    p.add_argument("--dry_run", action="store_true", help="print each stage's command (and whether it is complete)")
-    p.add_argument("--slurm", action="store_true", help="submit the stages as one sbatch --dependency=afterok chain")
+    p.add_argument("--dry_run", action=argparse.BooleanOptionalAction, default=False,
+                   help="print each stage's command (and whether it is complete)")
+    p.add_argument("--slurm", action=argparse.BooleanOptionalAction, default=False,
+                   help="submit the stages as one sbatch --dependency=afterok chain")
     p.add_argument("--only", nargs="+", default=[], metavar="STAGE", help="run or submit only these stages")
     p.add_argument("--reference", default=None,
                    help="CSV with columns row,figure: a figure per table row to compare against (e.g. the paper's)")
@@ -73,10 +76,8 @@ def main(argv=None) -> int:
     for stage in args.only:
         recipe.stage(stage)
     if args.dry_run:
-        for stage in recipe.stages:
-            if not args.only or stage.name in args.only:
-                mark = "complete" if state.is_complete(root, stage) else "to run"
-                print(f"# {stage.name} ({mark})\n{stage.shell()}\n")
+        for stage, complete in state.selected(recipe, root, args.only):
+            print(f"# {stage.name} ({'complete' if complete else 'to run'})\n{stage.shell()}\n")
         return 0
     root.mkdir(parents=True, exist_ok=True)
     saved = json.loads((root / RECIPE_FILE).read_text()) if (root / RECIPE_FILE).is_file() else {}
@@ -84,8 +85,7 @@ def main(argv=None) -> int:
     if args.recipe:
         write_json_atomic(root / RECIPE_FILE, {"recipe": str(recipe_path(name)), "variables": recipe.variables,
                                                "reference": reference})
-    to_run = [s for s in recipe.stages if (not args.only or s.name in args.only) and not state.is_complete(root, s)]
-    if any(s.kind == "publish" for s in to_run):
+    if any(s.kind == "publish" and not complete for s, complete in state.selected(recipe, root, args.only)):
         check_token()  # before days of training, as the corpus builder's --upload_data
     if args.slurm:
         print(json.dumps(submit_chain(recipe, root, args.only), indent=1))

@@ -136,7 +136,8 @@ def test_bad_settings_are_refused(tmp_path):
         load_recipe("sense_adaptation", tmp_path).with_flags({"adaptt": {"--max_steps": 3}})
     out = subprocess.run([sys.executable, "run_recipe.py", "commit", "--out", str(tmp_path), "--set", "mlqa=maybe"],
                          cwd=ROOT, capture_output=True, text=True)
-    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == "error: --set mlqa=maybe: expected true or false"
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == "error: --set mlqa=maybe: expected true or false"
 
 
 def mark_complete(root, stage):
@@ -288,7 +289,8 @@ def test_publish_writes_a_model_card_and_uploads_without_the_network(tmp_path, m
     (tmp_path / "results.md").write_text("| measure | COMMIT |\n|---|---|\n| XQuAD EM | 1 |\n")
     publish.publish(recipe, stage, tmp_path)
     assert [c[0] for c in calls] == ["create_repo", "upload_folder", "upload_file"]
-    assert calls[1][1]["folder_path"] == str(tmp_path / "commit-hi") and "checkpoints/*" in calls[1][1]["ignore_patterns"]
+    assert calls[1][1]["folder_path"] == str(tmp_path / "commit-hi")
+    assert "checkpoints/*" in calls[1][1]["ignore_patterns"]
     card = calls[2][1]["path_or_fileobj"].decode()
     assert calls[2][1]["path_in_repo"] == "README.md" and "# me/llama-commit-hi" in card
     assert "| XQuAD EM | 1 |" in card and "- tatsu-lab/alpaca" in card

@@ -52,13 +52,7 @@ def run_locally(recipe: Recipe, root: Path, only: Sequence[str] = (),
                 in_process: dict[str, Callable[[Stage], None]] | None = None) -> dict[str, str]:
     """Run every stage (or those in `only`) in order; returns what happened to each: ran, skipped."""
     done: dict[str, str] = {}
-    for stage in recipe.stages:
-        if only and stage.name not in only:
-            continue
-        if state.is_complete(root, stage):
-            logger.info("[%s] complete: skipped", stage.name)
-            done[stage.name] = "skipped"
-            continue
+    for stage in state.to_do(recipe, root, only, done, "skipped"):
         logger.info("[%s] %s", stage.name, stage.shell())
         start = time.perf_counter()
         state.write_pending(root, stage)

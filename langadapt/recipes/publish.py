@@ -4,7 +4,6 @@ recipe starts (not after days of training), a failed push names the saved folder
 stage is complete once `published/<stage>.json` records where the model went."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 

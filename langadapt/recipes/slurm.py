@@ -33,13 +33,7 @@ def submit_chain(recipe: Recipe, root: Path, only: Sequence[str] = ()) -> dict[s
     """Submit every incomplete stage (or those in `only`); returns stage name -> job id or "skipped"."""
     (root / "logs").mkdir(parents=True, exist_ok=True)
     jobs: dict[str, str] = {}
-    for stage in recipe.stages:
-        if only and stage.name not in only:
-            continue
-        if state.is_complete(root, stage):
-            logger.info("[%s] complete: not submitted", stage.name)
-            jobs[stage.name] = "skipped"
-            continue
+    for stage in state.to_do(recipe, root, only, jobs, "not submitted"):
         waits_for = [jobs[name] for name in stage.after if jobs.get(name, "skipped") != "skipped"]
         pending = state.write_pending(root, stage)
         env = {**os.environ, **stage.env, "LANGADAPT_ROOT": str(ROOT), "MODE": stage.launch,

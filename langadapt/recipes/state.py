@@ -10,13 +10,15 @@ a setting that may change, says "complete: nothing to do".
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional, Sequence
 
-from .stage import Stage
+from .stage import Recipe, Stage
 
 RECORDS = "stages"
+logger = logging.getLogger(__name__)
 
 
 def output_complete(stage: Stage) -> bool:
@@ -68,3 +70,21 @@ def write_pending(root: Path, stage: Stage) -> Path:
 def finish(root: Path, stage: Stage) -> None:
     pending = record_path(root, stage).with_name(f"{stage.name}.json.pending")
     os.replace(pending, record_path(root, stage))
+
+
+def selected(recipe: Recipe, root: Path, only: Sequence[str] = ()) -> Iterator[tuple[Stage, bool]]:
+    """(stage, complete) for every stage, or those named in `only`, in recipe order."""
+    for stage in recipe.stages:
+        if not only or stage.name in only:
+            yield stage, is_complete(root, stage)
+
+
+def to_do(recipe: Recipe, root: Path, only: Sequence[str], outcome: dict[str, str], skip: str) -> Iterator[Stage]:
+    """The selected stages that are not complete; each complete one is logged ("complete: `skip`") and
+    marked "skipped" in `outcome`."""
+    for stage, complete in selected(recipe, root, only):
+        if complete:
+            logger.info("[%s] complete: %s", stage.name, skip)
+            outcome[stage.name] = "skipped"
+        else:
+            yield stage

@@ -306,3 +306,21 @@ def test_publish_checks_the_token_first(monkeypatch):
     monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
     with pytest.raises(LangAdaptError, match="publishing needs a hub token"):
         publish.check_token()
+
+
+def test_the_table_job_rebuilds_the_recipe_from_its_folder(tmp_path, monkeypatch):
+    """What the SLURM chain's last job runs: `run_recipe.py --out DIR --only table`, the recipe read from DIR."""
+    sys.path.insert(0, str(ROOT))
+    import run_recipe
+
+    out = tmp_path / "out"
+    assert run_recipe.main(["commit", "--out", str(out), "--set", "variants=commit", "--set", "langs=th",
+                            "--only", "table"]) == 0
+    assert json.loads((out / "recipe.json").read_text())["variables"]["langs"] == ["th"]
+    (out / "results.md").unlink()
+    assert run_recipe.main(["--out", str(out), "--only", "table"]) == 0
+    markdown = (out / "results.md").read_text()
+    assert "| XQuAD EM (th, native prompt) | not run yet (xquad-th-commit-th) |" in markdown
+    assert "| MLQA F1 (enth, english prompt) | no enth in MLQA" in markdown
+    with pytest.raises(LangAdaptError, match="no recipe.json"):
+        run_recipe.main(["--out", str(tmp_path / "empty"), "--only", "table"])

@@ -100,3 +100,7 @@ def test_tiny_commit_recipe_killed_and_rerun(tmp_path, tiny_llama_dir):
                 assert float(cell["value"]) == result["metrics"][key] and int(cell["n"]) == result["n_examples"] == 4
     third = finish("tiny_commit", out, settings)  # everything done: only the table is rebuilt
     assert third.count("complete: skipped") == 7
+    changed = start("tiny_commit", out, [f"llama={tiny_llama_dir}", "steps=7"])  # the script refuses, as alone
+    output, _ = changed.communicate(timeout=300)
+    assert changed.returncode == 2 and "error: stage align-hi (commit_train.py) exited 2" in output
+    assert "holds another run (" in output and "total_steps: 6 there, 7 now" in output

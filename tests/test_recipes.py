@@ -229,6 +229,8 @@ def test_recipe_job_requeues_on_preemption_and_records_only_success(tmp_path):
     job, record = run_job(tmp_path, 'echo "$@" > "$FAKE_SLURM/ran"', {})
     assert job.wait(timeout=20) == 0 and record.exists()
     assert (tmp_path / "ran").read_text().split() == [str(ROOT / "commit_train.py"), "--x", "1"]
+    job, record = run_job(tmp_path, 'mv "$STAGE_RECORD.pending" "$STAGE_RECORD"', {})  # as run_recipe.py does
+    assert job.wait(timeout=20) == 0 and record.exists()
 
 
 def write_results(recipe, root):

@@ -108,7 +108,7 @@ def evaluations(lang: str, root: Path, v: dict, models: dict[str, tuple[str, str
             flags = {"--model_path": model, "--task": task, "--lang": lang, "--split": "test", "--batch_size": 64,
                      "--fp16": True, "--output_file": out / f"{task}.json"}
             if task == "tatoeba_retrieval":
-                flags.update({"--split": None, "--tatoeba_dir": "both"})
+                flags["--tatoeba_dir"] = "both"
             stages.append(eval_stage(f"{task}-{column}-{lang}", after, flags,
                                      [Measure(row, column, "proportion", key) for row, key in rows], family=task))
     return stages, missing

@@ -1,5 +1,6 @@
 """Recipes: the commands equal the seed READMEs' (paths aside), the SLURM chain (fake sbatch/scontrol), the
 skip rule, the table and the publish stage (hub client replaced)."""
+import functools
 import json
 import os
 import re
@@ -116,6 +117,25 @@ def test_commit_commands_equal_the_seed_readme(tmp_path):
     assert {m.reason for m in recipe.missing} == {f"no {code} in MLQA (it has: ar, de, en, es, hi, vi, zh)"
                                                   for code in ("el", "enel")}
     assert not [s for s in recipe.stages if s.name.startswith("mlqa")]
+
+
+@functools.lru_cache(maxsize=None)
+def documented_flags(script: str) -> frozenset:
+    out = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return frozenset(re.findall(r"--[A-Za-z0-9_.\-]+", out.stdout))
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("sense_adaptation", {"retune": "true", "hub_repo": "me/data", "flores": "flores200_dataset",
+                          "publish_repo": "me/bp-{lang}", "langs": "swh,est"}),
+    ("commit", {"langs": "hi,el", "publish_repo": "me/llama-{lang}"}),
+    ("tiny_sense_adaptation", {"base_model": "/models/bp"}),
+    ("tiny_commit", {"llama": "/models/llama"})])
+def test_every_flag_of_every_stage_exists_in_its_script(tmp_path, name, settings):
+    for stage in load_recipe(name, tmp_path, settings).stages:
+        unknown = [flag for flag in stage.flags if flag not in documented_flags(stage.script)]
+        assert not unknown, f"{name}: {stage.name}: {stage.script} does not know {unknown}"
 
 
 def test_tasks_without_the_language_are_rows_that_say_so(tmp_path):

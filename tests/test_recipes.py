@@ -18,15 +18,16 @@ from langadapt.recipes import load_recipe, state
 from langadapt.recipes.slurm import submit_chain
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = Path("/work/shared/seeds")
-SEED_TEXT = {"sensia": "Multilinguality as Sense Adaptation", "commit": "COMMIT: Code-Mixing"}
+# The two seed READMEs (jcblaisecruz02/sensia, thnkinbtfly/COMMIT) as the task was given them.
+SEEDS = {"sensia": ROOT / "tests" / "fixtures" / "seed_readmes" / "sensia_README.md",
+         "commit": ROOT / "tests" / "fixtures" / "seed_readmes" / "COMMIT_README.md"}
 # Flags the runner adds to a seed command: where results go, and the resume flag every stage needs.
 ADDED = {"--output_file", "--log_samples", "--resume_from_checkpoint", "--hub_repo"}
 
 
 def seed_commands(paper: str, lang: str) -> list[list[str]]:
     """Every `python ...` command of a seed README's bash blocks, continuation lines joined."""
-    text = next(p.read_text() for p in sorted(SEEDS.glob("*.txt")) if SEED_TEXT[paper] in p.read_text())
+    text = SEEDS[paper].read_text()
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         joined = re.sub(r"\\\s*\n", " ", block).replace("${lang}", lang).replace("$lang", lang)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ("build_opus_corpus", "run_clm", "run_adaptation", "run_flores_ppl", "run_eval", "commit_train")
+SCRIPTS = ("build_opus_corpus", "run_clm", "run_adaptation", "run_flores_ppl", "run_eval", "commit_train",
+           "run_recipe")
 # Hyphenated flags of the original scripts, kept as they are spelled there.
 ORIGINAL_HYPHENATED = {"build_opus_corpus": {"--hf-mix"}}
 FLAG = re.compile(r"--[a-z][a-z0-9_.]*")

@@ -117,6 +117,10 @@ def validate(args: argparse.Namespace) -> None:
     for dataset in args.hf_corpora:  # a hub id that cannot be fetched is skipped as unavailable, as OPUS corpora
         if is_path_like(dataset):
             check_path_or_hub_id("--hf_corpora", dataset, kind=None)
+    if args.hf_corpora:
+        from langadapt.data import parse_split
+
+        parse_split(args.hf_corpora_split, "--hf_corpora_split")
     if args.labse_threshold > 0:  # the model loads after reading, filtering and dedup: check it can before them
         check_model_source("--labse_model", args.labse_model, files=SENTENCE_TRANSFORMERS_FILES)
 

@@ -73,6 +73,7 @@ def check_dataset_source(flag: str, value: str, fix: str = "") -> None:
     """A dataset flag names an existing local file or folder, or a hub id the hub (or its cache) can serve."""
     if looks_local(value):
         check_path_or_hub_id(flag, value, kind=None)
+        check_data_file(flag, value)
     else:
         check_hub_reachable(flag, value, "dataset", fix=fix or "pass a local file or folder")
 
@@ -84,6 +85,22 @@ def check_path_or_hub_id(flag: str, value: str, kind: str | None, cache_dir: str
     elif not Path(value).expanduser().exists():
         raise LangAdaptError(f"{flag} {value}: no such file or folder; pass an existing path"
                              f"{' or a hub id' if kind else ''}")
+
+
+def check_data_file(flag: str, value: str) -> None:
+    """A local data file has a type `datasets` reads and holds something: found out now, not after the model
+    loaded (a folder is left to the loader, which works out what it holds)."""
+    from .data import builder_for_file
+
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return
+    try:
+        builder_for_file(path)
+    except LangAdaptError as err:
+        raise LangAdaptError(f"{flag} {err}; rename the file with the suffix of its format") from None
+    if path.stat().st_size < (1 << 20) and path.read_bytes().strip() in (b"", b"[]", b"{}"):  # small files only
+        raise LangAdaptError(f"{flag} {value}: the file holds no rows; pass a file that holds the data")
 
 
 def has_accelerator() -> bool:

@@ -167,7 +167,7 @@ def test_split_slices_as_datasets_reads_them(tmp_path, saved):
     assert texts("train[:1]+validation") == ["t0", "v0", "v1"]
     with pytest.raises(LangAdaptError, match="no split 'test'; available: train, validation"):
         texts("test[:3]")
-    with pytest.raises(LangAdaptError, match=r"split 'train\[:3' is not a split name or slice"):
+    with pytest.raises(LangAdaptError, match=r"train\[:3: not a split name or slice"):
         texts("train[:3")
 
 

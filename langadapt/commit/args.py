@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cli import make_parser
+from ..data import parse_split
 from ..errors import LangAdaptError
 from ..preflight import TOKENIZER_FILES, check_dataset_source, check_model_source
 from .codemix import missing_dictionary
@@ -216,6 +217,7 @@ def check_commit_sources(args: argparse.Namespace) -> None:
     if tokenizer and not Path(tokenizer).expanduser().is_file() and not tokenizer.endswith(".model"):
         check_model_source("--tokenizer_name", tokenizer, files=TOKENIZER_FILES)  # (a missing .model falls back)
     check_dataset_source("--dataset_name", args.dataset_name)
+    parse_split(args.dataset_split, "--dataset_split")
     if args.codemix_dict_path and not Path(args.codemix_dict_path).expanduser().is_file():
         missing_dictionary(args.codemix_dict_path)
 

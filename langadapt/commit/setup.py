@@ -94,7 +94,8 @@ def build_mixer(args: argparse.Namespace):
 
 
 def build_stream(args: argparse.Namespace, tokenizer, rank: int, world_size: int, mixer=None) -> PackedStream:
-    dataset = load_any_dataset(args.dataset_name, args.dataset_config_name, split=args.dataset_split)
+    dataset = load_any_dataset(args.dataset_name, args.dataset_config_name, split=args.dataset_split,
+                               flags=("--dataset_name", "--dataset_config_name", "--dataset_split"))
     source = f"--dataset_name {args.dataset_name}"
     required = ["instruction", "output"] if args.mode == "alpaca" else [args.text_field]
     require_columns(dataset, required, source)

@@ -22,6 +22,7 @@ from ..progress import progress_bar
 from transformers import get_scheduler
 
 from .losses import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
+from ..data import parse_split
 from ..distributed import build_accelerator
 from ..errors import LangAdaptError
 from ..languages import get_language
@@ -111,6 +112,7 @@ class AdaptationConfig:
         """Model, data and FLORES flags name things that load, before the model and the pairs do."""
         check_model_source("--model_id", self.model_id)
         check_dataset_source("--dataset_name", self.dataset_name)
+        parse_split(self.dataset_split, "--dataset_split")
         if not self.eval_every_n_steps:
             return
         for flag, code in (("--src", self.src), ("--tgt", self.tgt)):

@@ -21,6 +21,10 @@ TRUE_VALUES = ("1", "ON", "YES", "TRUE")
 MODEL_FILES = ("config.json",)
 # A tokenizer folder holds one of these (a fast tokenizer, a sentencepiece model, or GPT-2's vocabulary).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+# ... and one of these is its vocabulary (tokenizer_config.json alone holds none).
+VOCABULARY_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model",
+                    "sentencepiece.bpe.model", "tokenizer.tiktoken", "tekken.json")
+SENTENCEPIECE_FAMILIES = ("llama", "mistral", "gemma", "t5", "xlm", "camembert", "albert", "marian")
 
 
 def offline_variable(kind: str = "model") -> str:
@@ -67,6 +71,21 @@ def check_model_source(flag: str, value: str, files: Sequence[str] = MODEL_FILES
     if not path.is_dir() or not any((path / name).is_file() for name in files):
         raise LangAdaptError(f"{flag} {shown}: not a model folder (it holds no {' or '.join(files)}); pass a "
                              f"save_pretrained folder or a hub id")
+
+
+def check_tokenizer_files(flag: str, value: str) -> None:
+    """A local tokenizer folder holds a vocabulary file. Without one, transformers asks to install
+    sentencepiece (which is installed: the file is missing), or builds a 3-token tokenizer from a
+    tokenizer_config.json alone without a word."""
+    path = Path(value).expanduser()
+    if not path.is_dir() or any((path / name).is_file() for name in VOCABULARY_FILES):
+        return
+    described = " ".join((path / name).read_text(encoding="utf-8", errors="replace").lower()
+                         for name in ("tokenizer_config.json", "config.json") if (path / name).is_file())
+    missing = "tokenizer.model (the sentencepiece model)" if any(family in described for family in
+                                                                 SENTENCEPIECE_FAMILIES) else "tokenizer.json"
+    raise LangAdaptError(f"{flag} {value}: {missing} is missing: the folder holds no tokenizer vocabulary; copy the "
+                         f"tokenizer files of the model it came from into it, or pass a tokenizer folder")
 
 
 def check_dataset_source(flag: str, value: str, fix: str = "") -> None:

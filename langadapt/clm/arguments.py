@@ -14,9 +14,10 @@ from typing import Optional, Sequence
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from ..cli import DefaultsOnceFormatter
 from ..errors import LangAdaptError
 from ..preflight import (TOKENIZER_FILES, check_data_file, check_dataset_source, check_model_source,
-                         check_path_or_hub_id, has_accelerator, usable_precision)
+                         check_path_or_hub_id, check_tokenizer_files, has_accelerator, usable_precision)
 from .model_data_flags import RESUME_LATEST, DataTrainingArguments, ModelArguments
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ class ClmTrainingArguments(TrainingArguments):
 def build_parser() -> HfArgumentParser:
     """transformers' parser of the three groups (with its own `--flag-name` aliases and `--no_flag` forms, as
     the original run_clm), refusing abbreviations like every script here."""
-    return HfArgumentParser((ModelArguments, DataTrainingArguments, ClmTrainingArguments), allow_abbrev=False)
+    return HfArgumentParser((ModelArguments, DataTrainingArguments, ClmTrainingArguments), allow_abbrev=False,
+                            formatter_class=DefaultsOnceFormatter)
 
 
 def parse_clm_arguments(argv: Optional[Sequence[str]] = None
@@ -138,6 +140,8 @@ def check_sources(model_args: ModelArguments, data_args: DataTrainingArguments) 
     if model_args.tokenizer_name:
         check_model_source("--tokenizer_name", model_args.tokenizer_name, files=TOKENIZER_FILES,
                            cache_dir=model_args.cache_dir)
+    check_tokenizer_files(*(("--tokenizer_name", model_args.tokenizer_name) if model_args.tokenizer_name
+                            else ("--model_name_or_path", model_args.model_name_or_path)))
     if data_args.dataset_name:
         check_dataset_source("--dataset_name", data_args.dataset_name,
                              fix="pass a local folder or file (--train_file / --validation_file)")

@@ -48,7 +48,7 @@ def _is_data_file(path: Path) -> bool:
     return True
 
 
-def _holds_data(folder: Path) -> bool:
+def holds_data(folder: Path) -> bool:
     return is_saved_dataset(folder) or any(p.is_file() and _is_data_file(p) for p in folder.rglob("*"))
 
 
@@ -79,7 +79,7 @@ def config_folders(folder: Path) -> dict[str, Path]:
         if not level.is_dir() or any(p.is_file() and _is_data_file(p) for p in level.iterdir()):
             continue
         subfolders = {p.name: p for p in sorted(level.iterdir())
-                      if p.is_dir() and p != folder / "data" and _holds_data(p)}
+                      if p.is_dir() and p != folder / "data" and holds_data(p)}
         if subfolders and not SPLIT_WORDS & {name.lower() for name in subfolders}:
             return subfolders
     return {}
@@ -163,7 +163,7 @@ def _load_folder(path: Path, config_name: Optional[str], streaming: bool, **load
         known = f"configs there: {', '.join(declared)}" if declared else \
             "it has no configs (no README `configs:`, no config subfolders)"
         raise ConfigError(f"{path} has no config {config_name!r}; {known}")
-    if not _holds_data(path):
+    if not holds_data(path):
         raise LangAdaptError(f"{path} holds no saved dataset and no data files "
                              f"({', '.join(sorted(FILE_BUILDERS))})")
     try:

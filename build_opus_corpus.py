@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 from langadapt.cli import make_parser, run_cli, setup_logging
 from langadapt.corpus.labse import DEFAULT_MODEL, SENTENCE_TRANSFORMERS_FILES
 from langadapt.corpus.upload import check_upload_possible, push_dataset
+from langadapt.data import holds_data, parse_split
 from langadapt.errors import LangAdaptError
 from langadapt.languages import get_language
 from langadapt.local_paths import is_path_like
@@ -118,8 +119,13 @@ def validate(args: argparse.Namespace) -> None:
 
     check_hf_out(Path(args.hf_out), get_language(args.src).iso3, get_language(args.tgt).iso3)
     for dataset in args.hf_corpora:  # a hub id that cannot be fetched is skipped as unavailable, as OPUS corpora
-        if is_path_like(dataset):
+        if is_path_like(dataset):  # a local one that holds nothing is refused now, not after the OPUS corpora
             check_path_or_hub_id("--hf_corpora", dataset, kind=None)
+            if Path(dataset).expanduser().is_dir() and not holds_data(Path(dataset).expanduser()):
+                raise LangAdaptError(f"--hf_corpora {dataset}: the folder holds no saved dataset and no data files; "
+                                     f"pass a save_to_disk folder or a folder of parquet/json/jsonl/csv files")
+    if args.hf_corpora:
+        parse_split(args.hf_corpora_split, "--hf_corpora_split")
     if args.labse_threshold > 0:  # the model loads after reading, filtering and dedup: check it can before them
         check_model_source("--labse_model", args.labse_model, files=SENTENCE_TRANSFORMERS_FILES)
 

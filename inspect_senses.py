@@ -19,7 +19,7 @@ logger = logging.getLogger("inspect_senses")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = make_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__, raw_description=True)
     p.add_argument("--model", required=True, help="hub id or folder of the (adapted) Backpack")
     p.add_argument("--compare", default=None, metavar="BASE_MODEL",
                    help="hub id or folder of the base Backpack to compare each sense with")
@@ -64,19 +64,22 @@ def main(argv=None) -> int:
     from langadapt.analysis.inspection import inspect_words, markdown_report
     from langadapt.analysis.outputs import claim_output_dir, finish_output_dir
     from langadapt.errors import LangAdaptError
-    from langadapt.evaluation.model_io import load_model_for_eval, resolve_device
+    from langadapt.evaluation.model_io import check_analysis_model, load_model_for_eval, resolve_device
     from langadapt.training import write_json_atomic
 
     if args.top_tokens < 1 or args.top_pairs < 1:
         raise LangAdaptError("--top_tokens and --top_pairs must be at least 1")
+    check_analysis_model("--model", args.model)
+    if args.compare:
+        check_analysis_model("--compare", args.compare)
     identity = {"script": "inspect_senses", "model": args.model, "compare": args.compare}
     out_dir = claim_output_dir(args.out_dir, identity)
     device = resolve_device(args.device)
-    model, tokenizer = load_model_for_eval(args.model, str(device))
+    model, tokenizer = load_model_for_eval(args.model, str(device), flag="--model")
     require_backpack(model, f"--model {args.model}")
     base = base_tokenizer = None
     if args.compare:
-        base, base_tokenizer = load_model_for_eval(args.compare, str(device))
+        base, base_tokenizer = load_model_for_eval(args.compare, str(device), flag="--compare")
         require_backpack(base, f"--compare {args.compare}")
     words = choose_words(args, device)
     readings = inspect_words(model, tokenizer, words, args.top_tokens, base, base_tokenizer)

@@ -19,7 +19,7 @@ logger = logging.getLogger("sense_collapse")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = make_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__, raw_description=True)
     p.add_argument("--ckpt", required=True, help="hub id or local folder of the Backpack checkpoint")
     p.add_argument("--lang", default="swh_Latn", help="FLORES-200 language (swh_Latn, ind_Latn, est_Latn, tur_Latn)")
     p.add_argument("--split", default="devtest", choices=["dev", "devtest"], help="FLORES split")
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     from langadapt.analysis.features import require_backpack
     from langadapt.errors import LangAdaptError
     from langadapt.evaluation.flores import load_flores_sentences
-    from langadapt.evaluation.model_io import load_model_for_eval
+    from langadapt.evaluation.model_io import check_analysis_model, load_model_for_eval
     from langadapt.evaluation.reporting import write_results
 
     if args.batch_size < 1 or args.max_len < 2:
@@ -69,7 +69,8 @@ def main(argv=None) -> int:
     if args.mixture_source in ("weights", "logits"):
         logger.warning("--mixture-source %s: a Backpack has no such output; using contribution norms",
                        args.mixture_source)
-    model, tokenizer = load_model_for_eval(args.ckpt, args.device)
+    check_analysis_model("--ckpt", args.ckpt)
+    model, tokenizer = load_model_for_eval(args.ckpt, args.device, flag="--ckpt")
     require_backpack(model, f"--ckpt {args.ckpt}")
     senses = model.config.num_senses
     if not 1 <= args.inference_topk <= senses:

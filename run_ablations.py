@@ -22,7 +22,7 @@ logger = logging.getLogger("run_ablations")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = make_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__, raw_description=True)
     p.add_argument("--model", required=True, help="hub id or local folder of the Backpack LM")
     p.add_argument("--tokenizer", default=None, help="hub id or folder of a fast tokenizer (default: --model)")
     p.add_argument("--src", required=True, help="source language code (en, eng, eng_Latn...)")
@@ -68,8 +68,7 @@ def main(argv=None) -> int:
     from langadapt.analysis.outputs import claim_output_dir, finish_output_dir
     from langadapt.analysis.suite import load_parallel_flores, run_suite
     from langadapt.errors import LangAdaptError
-    from langadapt.evaluation.model_io import load_model_for_eval, resolve_device
-    from langadapt.models import load_tokenizer
+    from langadapt.evaluation.model_io import check_analysis_model, load_model_for_eval, resolve_device
 
     for flag in ("batch_size", "sense_topology_batch_size", "max_pairs"):
         value = getattr(args, flag)
@@ -78,6 +77,8 @@ def main(argv=None) -> int:
     selected = [args.do_sense_topology, args.do_procrustes or args.do_protocrustes, args.do_mutual_information,
                 args.do_sense_visualizations]
     topology, procrustes, mi, viz = selected if any(selected) else [True, True, True, False]
+    tokenizer_source = ("--tokenizer", args.tokenizer)
+    check_analysis_model("--model", args.model, tokenizer_source)
     identity = {"script": "run_ablations", "model": args.model, "src": args.src, "tgt": args.tgt,
                 "split": args.split}
     out_dir = claim_output_dir(args.out_dir, identity)
@@ -85,9 +86,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     device = resolve_device(args.device)
     logger.info("loading %s on %s (own Backpack implementation, no remote code)", args.model, device)
-    model, _ = load_model_for_eval(args.model, str(device))
+    model, tokenizer = load_model_for_eval(args.model, str(device), flag="--model", tokenizer=tokenizer_source)
     require_backpack(model, f"--model {args.model}")
-    tokenizer = load_tokenizer(args.tokenizer or args.model)
     src_sentences, tgt_sentences = load_parallel_flores(args.dataset, args.src, args.tgt, args.split)
     aligner = None if args.alignments else build_aligner(args.aligner, str(device))
     corpus = align_corpus(src_sentences, tgt_sentences, aligner, args.alignments)

@@ -27,18 +27,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if "--help_all" in argv:
         argv = ["--help"]
-    import transformers
-
     from langadapt.clm.arguments import parse_clm_arguments
     from langadapt.clm.runner import train_clm
 
     model_args, data_args, training_args = parse_clm_arguments(argv)
-    # The main process says what it does (INFO); transformers' own chatter (config dumps, offline-mode notes)
-    # only with --log_level debug. Other processes: --log_level_replica (warning).
+    # The main process says what it does (INFO); transformers' own chatter (config dumps, offline-mode notes,
+    # load reports) only with --log_level debug (setup_logging). Other processes: --log_level_replica (warning).
     passive = training_args.log_level == "passive" and training_args.should_log
     level = logging.INFO if passive else training_args.get_process_log_level()
     setup_logging(level)
-    transformers.utils.logging.set_verbosity(level if level <= logging.DEBUG else max(level, logging.WARNING))
     metrics = train_clm(model_args, data_args, training_args)
     if training_args.should_log:
         print(json.dumps(metrics, sort_keys=True))

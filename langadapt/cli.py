@@ -7,6 +7,7 @@ the run stopped, and exit status 130 / 143.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -19,9 +20,26 @@ from .run_folder import RunInterrupted, exit_interrupted, install_signal_handler
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def make_parser(description: Optional[str], **kwargs) -> argparse.ArgumentParser:
-    """Every script's parser: defaults shown, and abbreviations refused, so a typo never matches another flag."""
-    kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+class DefaultsOnceFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default shown once: not appended where the help already states it ("default: the model's")
+    nor where there is none to show (None, an empty string)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, "", argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
+class RawDescriptionDefaultsOnceFormatter(argparse.RawDescriptionHelpFormatter, DefaultsOnceFormatter):
+    """DefaultsOnceFormatter, with the description's own line breaks kept (a list of analyses, say)."""
+
+
+def make_parser(description: Optional[str], raw_description: bool = False, **kwargs) -> argparse.ArgumentParser:
+    """Every script's parser: defaults shown once, and abbreviations refused, so a typo never matches another
+    flag."""
+    kwargs.setdefault("formatter_class", RawDescriptionDefaultsOnceFormatter if raw_description
+                      else DefaultsOnceFormatter)
     return argparse.ArgumentParser(description=description, allow_abbrev=False, **kwargs)
 
 
@@ -36,6 +54,18 @@ def setup_logging(level: str | int = "INFO", log_file: Optional[str] = None) -> 
         if not isinstance(level, int):
             raise LangAdaptError("--log_level: unknown level; expected DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
+    quiet_libraries(level)
+
+
+def quiet_libraries(level: int) -> None:
+    """transformers' and datasets' own notes (tokenizer/config alignment, load reports, "sequence longer than
+    the maximum", config dumps) only at DEBUG; at any other level only their errors. Our own log says what
+    a run does; theirs, at the default level, buried it (and repeated on every resume)."""
+    name = "debug" if level <= logging.DEBUG else "error"
+    for library in ("transformers", "datasets"):
+        os.environ[f"{library.upper()}_VERBOSITY"] = name  # read when the library is first imported
+        if library in sys.modules:
+            importlib.import_module(f"{library}.utils.logging").set_verbosity(getattr(logging, name.upper()))
 
 
 def no_library_bars_off_terminal() -> None:

@@ -48,7 +48,7 @@ def _is_data_file(path: Path) -> bool:
     return True
 
 
-def _holds_data(folder: Path) -> bool:
+def holds_data(folder: Path) -> bool:
     return is_saved_dataset(folder) or any(p.is_file() and _is_data_file(p) for p in folder.rglob("*"))
 
 
@@ -79,10 +79,18 @@ def config_folders(folder: Path) -> dict[str, Path]:
         if not level.is_dir() or any(p.is_file() and _is_data_file(p) for p in level.iterdir()):
             continue
         subfolders = {p.name: p for p in sorted(level.iterdir())
-                      if p.is_dir() and p != folder / "data" and _holds_data(p)}
+                      if p.is_dir() and p != folder / "data" and holds_data(p)}
         if subfolders and not SPLIT_WORDS & {name.lower() for name in subfolders}:
             return subfolders
     return {}
+
+
+class ConfigError(LangAdaptError):
+    """The config asked for is not in the dataset: the config flag's fault, not the dataset flag's."""
+
+
+class SplitError(LangAdaptError):
+    """The split asked for is not in the dataset, or not a split string at all: the split flag's fault."""
 
 
 class ScriptDatasetError(LangAdaptError):
@@ -111,19 +119,23 @@ def _load_file(path: Path, config_name: Optional[str], streaming: bool, **load_k
     import datasets
 
     if config_name:
-        raise LangAdaptError(f"{path} is a single file: it has no config {config_name!r}")
+        raise ConfigError(f"{path} is a single file: it has no config {config_name!r}; drop the config flag")
     builder = builder_for_file(path)
     try:
         return datasets.load_dataset(builder, data_files={"train": [str(path)]}, streaming=streaming, **load_kwargs)
     except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
         raise _unreadable(err, path, f"{builder} data") from err
+    except ValueError as err:  # datasets' words for a file that parsed to no rows (an empty JSON list)
+        if "corresponds to no data" not in str(err):
+            raise
+        raise LangAdaptError(f"{path}: the file holds no rows; pass a file with data") from err
 
 
 def _load_saved(path: Path, config_name: Optional[str], streaming: bool):
     import datasets
 
     if config_name:
-        raise LangAdaptError(f"{path} is a save_to_disk folder: it has no config {config_name!r}")
+        raise ConfigError(f"{path} is a save_to_disk folder: it has no config {config_name!r}; drop the config flag")
     saved = datasets.load_from_disk(str(path))
     if not streaming:
         return saved
@@ -145,13 +157,13 @@ def _load_folder(path: Path, config_name: Optional[str], streaming: bool, **load
                                  f"name (--dataset_config_name / --train_dataset.huggingface_dataset.name)")
         config_name = config_name or next(iter(subfolders))
         if config_name not in subfolders:
-            raise LangAdaptError(f"{path} has no config {config_name!r}; configs there: {', '.join(subfolders)}")
+            raise ConfigError(f"{path} has no config {config_name!r}; configs there: {', '.join(subfolders)}")
         return _load_local(subfolders[config_name], None, streaming, **load_kwargs)
     if config_name and config_name not in declared:
         known = f"configs there: {', '.join(declared)}" if declared else \
             "it has no configs (no README `configs:`, no config subfolders)"
-        raise LangAdaptError(f"{path} has no config {config_name!r}; {known}")
-    if not _holds_data(path):
+        raise ConfigError(f"{path} has no config {config_name!r}; {known}")
+    if not holds_data(path):
         raise LangAdaptError(f"{path} holds no saved dataset and no data files "
                              f"({', '.join(sorted(FILE_BUILDERS))})")
     try:
@@ -191,7 +203,6 @@ def select_split(data, split: Optional[str], source: str):
     """`split` of `data` as `datasets` reads split strings: a name, slices (`train[:10]`, `train[10%:]`)
     and sums (`train+validation`). A lone Dataset is taken as the split asked for."""
     import datasets
-    from datasets import ReadInstruction
 
     if split is None:
         return data
@@ -199,14 +210,11 @@ def select_split(data, split: Optional[str], source: str):
         data = {split.split("[")[0].strip(): data}
     if split in data:
         return data[split]
-    try:
-        instruction = ReadInstruction.from_spec(split)
-    except (ValueError, AssertionError) as err:
-        raise LangAdaptError(f"{source}: split {split!r} is not a split name or slice ({err})") from err
+    instruction = parse_split(split)
     names = [part.split("[")[0].strip() for part in split.split("+")]
     missing = [name for name in names if name not in data]
     if missing:
-        raise LangAdaptError(f"{source} has no split {missing[0]!r}; available: {', '.join(data.keys())}")
+        raise SplitError(f"{source} has no split {missing[0]!r}; available: {', '.join(data.keys())}")
     if any(isinstance(data[name], datasets.IterableDataset) for name in names):
         return _stream_slices(data, instruction, split, source)
     sizes = {name: len(data[name]) for name in names}
@@ -214,18 +222,30 @@ def select_split(data, split: Optional[str], source: str):
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
+def parse_split(split: str, flag: Optional[str] = None):
+    """`split` as a `datasets.ReadInstruction` (names, slices, percentages, sums), or an error that needs
+    no data: run it on the flag's value before anything loads."""
+    from datasets import ReadInstruction
+
+    try:
+        return ReadInstruction.from_spec(split)
+    except (ValueError, AssertionError) as err:
+        raise SplitError(f"{flag + ' ' if flag else ''}{split}: not a split name or slice ({err}); use e.g. train, "
+                         f"train[:1000], train[10%:] or train+validation") from err
+
+
 def _stream_slices(data, instruction, split: str, source: str):
     """Absolute slices of streamed splits with skip/take; percentages need a length a stream lacks."""
     import datasets
 
     if "%" in split:
-        raise LangAdaptError(f"{source}: split {split!r}: percentage slices need the dataset's length, which a "
+        raise SplitError(f"{source}: split {split!r}: percentage slices need the dataset's length, which a "
                              f"stream does not know; use absolute slices (train[:1000]) or drop --streaming")
     parts = []
     for rel in instruction._relative_instructions:  # noqa: SLF001 (datasets keeps the parsed parts here)
         stream = data[rel.splitname]
         if rel.from_ is not None and rel.from_ < 0 or rel.to is not None and rel.to < 0:
-            raise LangAdaptError(f"{source}: split {split!r}: negative slices need a length a stream lacks")
+            raise SplitError(f"{source}: split {split!r}: negative slices need a length a stream lacks")
         start = rel.from_ or 0
         stream = stream.skip(start) if start else stream
         parts.append(stream.take(rel.to - start) if rel.to is not None else stream)
@@ -233,16 +253,29 @@ def _stream_slices(data, instruction, split: str, source: str):
 
 
 def load_any_dataset(name_or_path: str, config_name: Optional[str] = None, split: Optional[str] = None,
-                     streaming: bool = False, **load_kwargs):
-    """A `Dataset` for `split` (a `DatasetDict` of every split when it is None), local path or hub id."""
-    if looks_local(name_or_path):
-        path = Path(name_or_path).expanduser()
-        if not path.exists():
-            raise LangAdaptError(f"dataset path {name_or_path} does not exist")
-        data = _load_local(path, config_name or None, streaming, **load_kwargs)
-    else:
-        data = _load_hub(name_or_path, config_name or None, streaming, **load_kwargs)
-    return select_split(data, split, name_or_path)
+                     streaming: bool = False, flags: tuple[Optional[str], ...] = (), **load_kwargs):
+    """A `Dataset` for `split` (a `DatasetDict` of every split when it is None), local path or hub id.
+
+    `flags`: the flags that gave the dataset, its config and its split, which an error then names."""
+    try:
+        if looks_local(name_or_path):
+            path = Path(name_or_path).expanduser()
+            if not path.exists():
+                raise LangAdaptError(f"{name_or_path}: no such file or folder")
+            data = _load_local(path, config_name or None, streaming, **load_kwargs)
+        else:
+            data = _load_hub(name_or_path, config_name or None, streaming, **load_kwargs)
+        return select_split(data, split, name_or_path)
+    except LangAdaptError as err:
+        dataset_flag, config_flag, split_flag = (*flags, None, None, None)[:3]
+        flag, value = {ConfigError: (config_flag, config_name), SplitError: (split_flag, split)}.get(
+            type(err), (dataset_flag, name_or_path))
+        message = str(err)
+        if not flag or message.startswith("--"):
+            raise
+        if message.startswith(f"{value}:"):
+            message = message[len(value) + 1:].lstrip()
+        raise type(err)(f"{flag} {value}: {message}") from err
 
 
 def require_columns(dataset, columns: Iterable[str], source: str) -> None:

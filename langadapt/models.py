@@ -34,7 +34,7 @@ def read_config_dict(name_or_path: str) -> dict:
     from transformers import PretrainedConfig
 
     if str(name_or_path).startswith((".", "/", "~")) and not os.path.exists(os.path.expanduser(name_or_path)):
-        raise LangAdaptError(f"model path {name_or_path} does not exist")
+        raise LangAdaptError(f"{name_or_path}: no such folder; pass a save_pretrained folder or a hub id")
     try:
         config_dict, _ = PretrainedConfig.get_config_dict(name_or_path)
     except OSError as err:
@@ -65,9 +65,21 @@ def is_backpack(model) -> bool:
 
 
 def load_causal_lm(name_or_path: str, dtype=None, attn_implementation: Optional[str] = None,
-                   device: Optional[str | torch.device] = None, **kwargs):
-    """Load a causal LM (Backpack or any AutoModelForCausalLM) from a hub id or a local folder."""
+                   device: Optional[str | torch.device] = None, flag: str = "", **kwargs):
+    """Load a causal LM (Backpack or any AutoModelForCausalLM) from a hub id or a local folder; an error
+    names `flag`, the flag that gave the model."""
+    try:
+        return _load_causal_lm(name_or_path, dtype, attn_implementation, device, **kwargs)
+    except LangAdaptError as err:
+        if not flag or str(err).startswith("--"):
+            raise
+        raise LangAdaptError(f"{flag} {err}") from err
+
+
+def _load_causal_lm(name_or_path: str, dtype, attn_implementation, device, **kwargs):
     from transformers import AutoModelForCausalLM
+
+    from .backpack.loading import mismatched_shapes, unreadable_weights
 
     kwargs = dict(kwargs)
     if dtype is not None:
@@ -75,19 +87,33 @@ def load_causal_lm(name_or_path: str, dtype=None, attn_implementation: Optional[
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     read_config_dict(name_or_path)  # a clear error for a missing path or a folder without config.json
-    try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
-    except (OSError, ValueError) as err:
-        raise LangAdaptError(f"cannot load causal LM {name_or_path!r}: {err}") from err
+    refuse_mismatch = not kwargs.pop("ignore_mismatched_sizes", False)
+    try:  # mismatched shapes are let through here only to be named below
+        model, info = AutoModelForCausalLM.from_pretrained(name_or_path, trust_remote_code=False,
+                                                           output_loading_info=True, ignore_mismatched_sizes=True,
+                                                           **kwargs)
+    except (OSError, ValueError, RuntimeError) as err:
+        unreadable = unreadable_weights(name_or_path, err)
+        if unreadable is not None:
+            raise unreadable from err
+        if isinstance(err, RuntimeError):
+            raise
+        raise LangAdaptError(f"{name_or_path}: cannot load it as a causal LM ({err})") from err
+    if info.get("mismatched_keys") and refuse_mismatch:
+        raise mismatched_shapes(name_or_path, info["mismatched_keys"], f"model_type {model.config.model_type}")
     if device is not None:
         model = model.to(device)
     return model
 
 
-def load_tokenizer(name_or_path: str, **kwargs):
-    """AutoTokenizer with a pad token (GPT-2-style tokenizers have none: EOS pads, as in the originals)."""
+def load_tokenizer(name_or_path: str, flag: str = "tokenizer", **kwargs):
+    """AutoTokenizer with a pad token (GPT-2-style tokenizers have none: EOS pads, as in the originals);
+    `flag` (the flag that named the folder) is what an error names."""
     from transformers import AutoTokenizer
 
+    from .preflight import check_tokenizer_files
+
+    check_tokenizer_files(flag, name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
     except (OSError, ValueError) as err:

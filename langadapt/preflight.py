@@ -21,6 +21,10 @@ TRUE_VALUES = ("1", "ON", "YES", "TRUE")
 MODEL_FILES = ("config.json",)
 # A tokenizer folder holds one of these (a fast tokenizer, a sentencepiece model, or GPT-2's vocabulary).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+# ... and one of these is its vocabulary (tokenizer_config.json alone holds none).
+VOCABULARY_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model",
+                    "sentencepiece.bpe.model", "tokenizer.tiktoken", "tekken.json")
+SENTENCEPIECE_FAMILIES = ("llama", "mistral", "gemma", "t5", "xlm", "camembert", "albert", "marian")
 
 
 def offline_variable(kind: str = "model") -> str:
@@ -69,10 +73,26 @@ def check_model_source(flag: str, value: str, files: Sequence[str] = MODEL_FILES
                              f"save_pretrained folder or a hub id")
 
 
+def check_tokenizer_files(flag: str, value: str) -> None:
+    """A local tokenizer folder holds a vocabulary file. Without one, transformers asks to install
+    sentencepiece (which is installed: the file is missing), or builds a 3-token tokenizer from a
+    tokenizer_config.json alone without a word."""
+    path = Path(value).expanduser()
+    if not path.is_dir() or any((path / name).is_file() for name in VOCABULARY_FILES):
+        return
+    described = " ".join((path / name).read_text(encoding="utf-8", errors="replace").lower()
+                         for name in ("tokenizer_config.json", "config.json") if (path / name).is_file())
+    missing = "tokenizer.model (the sentencepiece model)" if any(family in described for family in
+                                                                 SENTENCEPIECE_FAMILIES) else "tokenizer.json"
+    raise LangAdaptError(f"{flag} {value}: {missing} is missing: the folder holds no tokenizer vocabulary; copy the "
+                         f"tokenizer files of the model it came from into it, or pass a tokenizer folder")
+
+
 def check_dataset_source(flag: str, value: str, fix: str = "") -> None:
     """A dataset flag names an existing local file or folder, or a hub id the hub (or its cache) can serve."""
     if looks_local(value):
         check_path_or_hub_id(flag, value, kind=None)
+        check_data_file(flag, value)
     else:
         check_hub_reachable(flag, value, "dataset", fix=fix or "pass a local file or folder")
 
@@ -84,6 +104,22 @@ def check_path_or_hub_id(flag: str, value: str, kind: str | None, cache_dir: str
     elif not Path(value).expanduser().exists():
         raise LangAdaptError(f"{flag} {value}: no such file or folder; pass an existing path"
                              f"{' or a hub id' if kind else ''}")
+
+
+def check_data_file(flag: str, value: str) -> None:
+    """A local data file has a type `datasets` reads and holds something: found out now, not after the model
+    loaded (a folder is left to the loader, which works out what it holds)."""
+    from .data import builder_for_file
+
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return
+    try:
+        builder_for_file(path)
+    except LangAdaptError as err:
+        raise LangAdaptError(f"{flag} {err}; rename the file with the suffix of its format") from None
+    if path.stat().st_size < (1 << 20) and path.read_bytes().strip() in (b"", b"[]", b"{}"):  # small files only
+        raise LangAdaptError(f"{flag} {value}: the file holds no rows; pass a file that holds the data")
 
 
 def has_accelerator() -> bool:

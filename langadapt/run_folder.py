@@ -46,6 +46,8 @@ def check_separate(outputs: Mapping[str, Optional[PathLike]],
     outputs are compared with each other whether or not they exist yet.
     """
     outs = [(flag, path, _resolved(path)) for flag, path in outputs.items() if path]
+    for flag, path, out in outs:
+        check_folder_path(flag, path, out)
     for index, (flag, path, out) in enumerate(outs):
         for other_flag, other_path, other in outs[index + 1:]:
             _refuse_nesting(flag, path, out, other_flag, other_path, other)
@@ -53,6 +55,16 @@ def check_separate(outputs: Mapping[str, Optional[PathLike]],
             for value in ([values] if isinstance(values, (str, os.PathLike)) else values or []):
                 if value and Path(value).expanduser().exists():
                     _refuse_nesting(flag, path, out, in_flag, value, _resolved(value))
+
+
+def check_folder_path(flag: str, path: PathLike, resolved: Optional[Path] = None) -> None:
+    """An output folder must be creatable: neither it nor a folder above it may be a file (else every input
+    would load first and the run fail at its first write, with a traceback)."""
+    resolved = resolved or _resolved(path)
+    for folder in (resolved, *resolved.parents):
+        if folder.exists() and not folder.is_dir():
+            where = "it is a file" if folder == resolved else f"{folder} is a file"
+            raise LangAdaptError(f"{flag} {path}: {where}, not a folder; choose another {flag}")
 
 
 def _refuse_nesting(out_flag: str, out_path, out: Path, flag: str, path, other: Path) -> None:

@@ -192,7 +192,7 @@ def test_num_senses_that_does_not_fit_the_weights(tmp_path):
 
 
 def test_nonexistent_path_is_refused(tmp_path):
-    with pytest.raises(LangAdaptError, match="does not exist"):
+    with pytest.raises(LangAdaptError, match="nope: no such folder"):
         load_causal_lm(str(tmp_path / "nope"))
 
 

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ("build_opus_corpus", "run_clm", "run_adaptation", "run_flores_ppl", "run_eval", "commit_train",
            "run_recipe")
+ANALYSES = ("run_ablations", "run_ablation_sense_collapse", "inspect_senses")
 # Hyphenated flags of the original scripts, kept as they are spelled there.
 ORIGINAL_HYPHENATED = {"build_opus_corpus": {"--hf-mix"}}
 FLAG = re.compile(r"--[a-z][a-z0-9_.]*")
@@ -60,6 +61,33 @@ def test_help_answers_at_once_and_shows_defaults(script):
     assert seconds < 2.0, f"{script} --help took {seconds:.1f} s"
     assert "(default:" in result.stdout
     assert "(default: ...) (default:" not in result.stdout
+
+
+def help_entries(text: str) -> list[str]:
+    """Each flag's help as one line (argparse wraps them over several)."""
+    entries, current = [], ""
+    for line in text.splitlines():
+        if line.lstrip().startswith("-") and line.startswith("  -"):
+            entries.append(current)
+            current = line.strip()
+        else:
+            current += " " + line.strip()
+    return [" ".join(entry.split()) for entry in [*entries, current] if entry.startswith("-")]
+
+
+@pytest.mark.parametrize("script", [*SCRIPTS, *ANALYSES, "run_clm --help_all"])
+def test_help_shows_each_default_once(script):
+    """No "(default: --logging_steps) (default: None)": a help that states its default gets no second one,
+    and an empty or None default is not shown as "(default: )"."""
+    name, *flags = script.split()
+    result = subprocess.run([sys.executable, str(ROOT / f"{name}.py"), *(flags or ["--help"])], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    entries = help_entries(result.stdout)
+    assert len(entries) > 5 and any("(default: " in entry for entry in entries)
+    for entry in entries:
+        assert entry.lower().count("default") <= 1 or "(default: " not in entry, entry
+        assert "(default: )" not in entry and "(default: None)" not in entry, entry
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

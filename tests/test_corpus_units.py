@@ -19,6 +19,7 @@ from langadapt.corpus.normalize import PunctNormalizer
 from langadapt.corpus.opus_format import write_opus_moses_zip, write_opus_xml
 from langadapt.corpus.opus_reader import CorpusUnavailable, OpusSource
 from langadapt.corpus.parallel import ordered_map, worker_count
+from langadapt.errors import LangAdaptError
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
@@ -134,10 +135,11 @@ def test_hf_reader_finds_each_key_spelling(tmp_path, keys):
     assert list(HFSource(str(path), "eng", "swh").pairs(maximum=2)) == GOOD[:2]
 
 
-def test_hf_dataset_without_the_pair_is_unavailable(tmp_path):
+def test_local_hf_dataset_without_the_pair_is_an_error_naming_the_flag(tmp_path):
+    """The user named it: a build that skipped it would save fewer pairs without a word."""
     path = tmp_path / "pairs.jsonl"
     Dataset.from_dict({"translation": [{"eng": s, "fra": t} for s, t in GOOD[:2]]}).to_json(str(path))
-    with pytest.raises(CorpusUnavailable, match="no `translation` holds both"):
+    with pytest.raises(LangAdaptError, match=rf"^--hf_corpora {path}: no `translation` holds both"):
         list(HFSource(str(path), "eng", "swh").pairs())
 
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from ..errors import LangAdaptError
+from ..run_folder import check_folder_path
 from ..training import write_json_atomic
 
 METRICS = "metrics.json"
@@ -17,8 +18,7 @@ METRICS = "metrics.json"
 
 def claim_output_dir(folder: str | Path, identity: dict, flag: str = "--out_dir") -> Path:
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise LangAdaptError(f"{flag} {folder}: exists and is not a folder")
+    check_folder_path(flag, folder)
     marker = folder / METRICS
     if marker.is_file():
         try:

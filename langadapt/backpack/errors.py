@@ -7,3 +7,8 @@ that `save_pretrained` copies next to a checkpoint are self-contained; `langadap
 
 class LangAdaptError(Exception):
     """Bad input or state the user can fix: the message names the flag or file and what was expected."""
+
+
+class VocabularyError(LangAdaptError, ValueError):
+    """A token or label id outside the model's vocabulary: a ValueError for library callers, and the CLIs'
+    one-line error for a tokenizer or dataset that does not match the model."""

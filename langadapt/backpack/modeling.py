@@ -23,7 +23,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.gpt2.modeling_gpt2 import GPT2MLP
 
-from .errors import LangAdaptError
+from .errors import LangAdaptError, VocabularyError
 from .cache import BackpackCache
 from .configuration import BackpackGPT2Config
 from .sense_path import MAX_FUSED_HEAD_DIM, sense_path_for
@@ -146,19 +146,25 @@ class BackpackGPT2Model(BackpackGPT2PreTrainedModel):
         self.gpt2_model.wte = embeddings
 
 
-def check_token_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
-    """An id past the embedding table is a one-line error, not an IndexError deep in the embedding.
+def check_token_ids(ids: torch.Tensor, vocab_size: int, what: str = "token id", ignored: Optional[int] = None) -> None:
+    """An id past the embedding table (or the logits) is a one-line error, not an IndexError deep in the
+    embedding or the loss; `ignored` is an id that stands for "no target" (labels' -100).
 
     Checked for CPU tensors only: on an accelerator the check would wait for the device on every forward
     (there the kernel's own bounds assertion fires), and compiled graphs skip it.
     """
-    if input_ids.device.type != "cpu" or torch.compiler.is_compiling() or input_ids.numel() == 0:
+    if ids.device.type != "cpu" or torch.compiler.is_compiling():
         return
-    low, high = int(input_ids.min()), int(input_ids.max())
+    if ignored is not None:
+        ids = ids[ids != ignored]
+    if ids.numel() == 0:
+        return
+    low, high = int(ids.min()), int(ids.max())
     if low < 0 or high >= vocab_size:
         bad = high if high >= vocab_size else low
-        raise LangAdaptError(f"token id {bad} is outside the model's vocabulary of {vocab_size} ids; the "
-                             f"tokenizer does not match the model")
+        allowed = f"0..{vocab_size - 1}" + (f", or {ignored} for no target" if ignored is not None else "")
+        raise VocabularyError(f"{what} {bad} is outside the model's vocabulary of {vocab_size} ids ({allowed}); "
+                              f"the tokenizer or data does not match the model")
 
 
 def positions_from_mask(attention_mask: torch.Tensor, past_length: int, length: int) -> torch.Tensor:
@@ -277,6 +283,7 @@ class BackpackGPT2LMHeadModel(BackpackGPT2PreTrainedModel, GenerationMixin):
 
         loss = loss_unsmoothed = None
         if labels is not None:
+            check_token_ids(labels, self.config.vocab_size, "label id", ignored=-100)
             loss, loss_unsmoothed = shifted_lm_loss(logits, labels, label_smoothing, num_items_in_batch)
         return BackpackGPT2Output(
             loss=loss, loss_unsmoothed=loss_unsmoothed, logits=logits,

@@ -14,12 +14,15 @@ from typing import Optional, Sequence
 
 from transformers import HfArgumentParser, TrainingArguments
 
+from ..cli import DefaultsOnceFormatter
 from ..errors import LangAdaptError
-from ..preflight import (TOKENIZER_FILES, check_dataset_source, check_model_source, check_path_or_hub_id,
-                         has_accelerator, usable_precision)
+from ..preflight import (TOKENIZER_FILES, check_data_file, check_dataset_source, check_model_source,
+                         check_path_or_hub_id, check_tokenizer_files, has_accelerator, usable_precision)
 from .model_data_flags import RESUME_LATEST, DataTrainingArguments, ModelArguments
 
 logger = logging.getLogger(__name__)
+POSITIVE_SIZES = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                  "eval_accumulation_steps")
 
 @dataclass
 class ClmTrainingArguments(TrainingArguments):
@@ -81,7 +84,8 @@ class ClmTrainingArguments(TrainingArguments):
 def build_parser() -> HfArgumentParser:
     """transformers' parser of the three groups (with its own `--flag-name` aliases and `--no_flag` forms, as
     the original run_clm), refusing abbreviations like every script here."""
-    return HfArgumentParser((ModelArguments, DataTrainingArguments, ClmTrainingArguments), allow_abbrev=False)
+    return HfArgumentParser((ModelArguments, DataTrainingArguments, ClmTrainingArguments), allow_abbrev=False,
+                            formatter_class=DefaultsOnceFormatter)
 
 
 def parse_clm_arguments(argv: Optional[Sequence[str]] = None
@@ -115,6 +119,10 @@ def check_flag_combinations(model_args: ModelArguments, data_args: DataTrainingA
         raise LangAdaptError("no model: pass --model_name_or_path, --config_name or --model_type")
     if not (model_args.tokenizer_name or model_args.model_name_or_path):
         raise LangAdaptError("no tokenizer: pass --tokenizer_name (or a --model_name_or_path that has one)")
+    for name in POSITIVE_SIZES:  # the Trainer would fail on these only at its first batch, with a traceback
+        value = getattr(training_args, name)
+        if value is not None and value < 1:
+            raise LangAdaptError(f"--{name} {value}: must be at least 1")
     if data_args.streaming:
         if training_args.do_train and training_args.max_steps <= 0:
             raise LangAdaptError("--streaming has no length to count epochs in: pass --max_steps")
@@ -132,9 +140,12 @@ def check_sources(model_args: ModelArguments, data_args: DataTrainingArguments) 
     if model_args.tokenizer_name:
         check_model_source("--tokenizer_name", model_args.tokenizer_name, files=TOKENIZER_FILES,
                            cache_dir=model_args.cache_dir)
+    check_tokenizer_files(*(("--tokenizer_name", model_args.tokenizer_name) if model_args.tokenizer_name
+                            else ("--model_name_or_path", model_args.model_name_or_path)))
     if data_args.dataset_name:
         check_dataset_source("--dataset_name", data_args.dataset_name,
                              fix="pass a local folder or file (--train_file / --validation_file)")
     for flag in ("train_file", "validation_file"):
         if getattr(data_args, flag):
             check_path_or_hub_id(f"--{flag}", getattr(data_args, flag), kind=None)
+            check_data_file(f"--{flag}", getattr(data_args, flag))

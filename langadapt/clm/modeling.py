@@ -39,7 +39,8 @@ def hub_kwargs(model_args: ModelArguments, name_or_path: str) -> dict:
 
 def build_tokenizer(model_args: ModelArguments):
     source = model_args.tokenizer_name or model_args.model_name_or_path
-    return load_tokenizer(source, use_fast=model_args.use_fast_tokenizer, **hub_kwargs(model_args, source))
+    flag = "--tokenizer_name" if model_args.tokenizer_name else "--model_name_or_path"
+    return load_tokenizer(source, flag, use_fast=model_args.use_fast_tokenizer, **hub_kwargs(model_args, source))
 
 
 def attention_implementation(model_args: ModelArguments) -> Optional[str]:
@@ -99,7 +100,7 @@ def build_model(model_args: ModelArguments):
                         model_args.model_name_or_path, model_args.config_name)
         return _with_clear_attention_error(model_args, lambda: load_causal_lm(
             model_args.model_name_or_path, dtype=model_args.dtype, attn_implementation=attn_implementation,
-            **kwargs))
+            flag="--model_name_or_path", **kwargs))
     config = build_config(model_args)
     kwargs = {}
     if model_args.dtype not in (None, "auto"):

@@ -9,6 +9,7 @@ import logging
 import signal
 from typing import Optional
 
+from ..cli import quiet_libraries
 from ..errors import LangAdaptError
 from ..run_folder import RunInterrupted, stop_requested, trainer_callback, watch
 from ..training import set_seed
@@ -83,6 +84,7 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
         preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size)
         if training_args.do_eval else None,
     )
+    quiet_libraries(logging.getLogger().getEffectiveLevel())  # the Trainer set transformers' level to --log_level
     metrics: dict[str, float] = {}
     if training_args.do_train:
         start = folder.start.checkpoint

@@ -24,12 +24,13 @@ def load_raw_text(data_args: DataTrainingArguments, cache_dir: Optional[str] = N
     if data_args.dataset_name:
         hub_kwargs = {} if looks_local(data_args.dataset_name) else {"cache_dir": cache_dir, "token": token}
         raw = load_any_dataset(data_args.dataset_name, data_args.dataset_config_name,
-                               streaming=data_args.streaming, **hub_kwargs)
+                               streaming=data_args.streaming, flags=("--dataset_name", "--dataset_config_name"),
+                               **hub_kwargs)
     else:
         raw = {}
         for split, path in (("train", data_args.train_file), ("validation", data_args.validation_file)):
             if path:
-                raw[split] = _load_file(path, data_args)
+                raw[split] = _load_file(path, data_args, f"--{split}_file")
         raw = (IterableDatasetDict if data_args.streaming else DatasetDict)(raw)
     if "train" not in raw and "validation" not in raw:
         raise LangAdaptError(f"{data_args.dataset_name}: no 'train' or 'validation' split; found "
@@ -37,14 +38,14 @@ def load_raw_text(data_args: DataTrainingArguments, cache_dir: Optional[str] = N
     return raw
 
 
-def _load_file(path: str, data_args: DataTrainingArguments):
+def _load_file(path: str, data_args: DataTrainingArguments, flag: str):
     kwargs = {}
     try:
         if builder_for_file(path) == "text":
             kwargs["keep_linebreaks"] = data_args.keep_linebreaks
     except LangAdaptError:
         pass  # a folder: load_any_dataset works out what it holds
-    return load_any_dataset(path, split="train", streaming=data_args.streaming, **kwargs)
+    return load_any_dataset(path, split="train", streaming=data_args.streaming, flags=(flag,), **kwargs)
 
 
 def resolve_text_column(dataset, requested: Optional[str], source: str) -> str:

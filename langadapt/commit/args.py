@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cli import make_parser
+from ..data import parse_split
 from ..errors import LangAdaptError
-from ..preflight import TOKENIZER_FILES, check_dataset_source, check_model_source
+from ..preflight import TOKENIZER_FILES, check_dataset_source, check_model_source, check_tokenizer_files
 from .codemix import missing_dictionary
 
 logger = logging.getLogger(__name__)
@@ -215,7 +216,11 @@ def check_commit_sources(args: argparse.Namespace) -> None:
     tokenizer = args.tokenizer_name
     if tokenizer and not Path(tokenizer).expanduser().is_file() and not tokenizer.endswith(".model"):
         check_model_source("--tokenizer_name", tokenizer, files=TOKENIZER_FILES)  # (a missing .model falls back)
+        check_tokenizer_files("--tokenizer_name", tokenizer)
+    elif not tokenizer or not Path(tokenizer).expanduser().is_file():
+        check_tokenizer_files(flag, args.model_name_or_path)
     check_dataset_source("--dataset_name", args.dataset_name)
+    parse_split(args.dataset_split, "--dataset_split")
     if args.codemix_dict_path and not Path(args.codemix_dict_path).expanduser().is_file():
         missing_dictionary(args.codemix_dict_path)
 

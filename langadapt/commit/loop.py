@@ -97,9 +97,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     set_seed(args.seed)
     mixer = build_mixer(args)  # a bad dictionary line fails before the model loads
     tokenizer = load_training_tokenizer(args)
-    model, original_config = load_training_model(args)
-    stream = build_stream(args, tokenizer, rank, world_size, mixer)
+    stream = build_stream(args, tokenizer, rank, world_size, mixer)  # bad data fails before the model loads
     stream.check_holds_a_batch(rows)
+    model, original_config = load_training_model(args)
     fcm = ForgetfulCausalMask(args.fcm_min_ratio, args.fcm_max_ratio, model.config._attn_implementation)
     if accelerator.is_main_process:
         folder.prepare(args.overwrite_output_dir)

@@ -33,7 +33,7 @@ def load_training_model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict
     # fp32 master weights whatever the checkpoint's dtype (transformers 5 loads "auto": a Llama-2 checkpoint
     # would train in fp16, where 2e-5 updates vanish); --bf16 only changes the compute dtype
     model = load_causal_lm(args.model_name_or_path, dtype=torch.float32, attn_implementation=args.attn_implementation,
-                           **overrides)
+                           flag="--load_checkpoint" if args.load_checkpoint else "--model_name_or_path", **overrides)
     add_dropout_hooks(model, args.embd_pdrop, args.resid_pdrop)
     return model, {name: config.get(name) for name in overrides}
 
@@ -48,7 +48,7 @@ def load_training_tokenizer(args: argparse.Namespace):
     if path.suffix == ".model" and not path.exists():
         logger.info("--tokenizer.vocab_file %s not found: using the tokenizer of %s", name, args.model_name_or_path)
         name = args.model_name_or_path
-    return load_tokenizer(name)
+    return load_tokenizer(name, "--tokenizer_name" if name == args.tokenizer_name else "--model_name_or_path")
 
 
 def sentencepiece_tokenizer(path: Path):
@@ -101,7 +101,8 @@ def build_mixer(args: argparse.Namespace):
 
 
 def build_stream(args: argparse.Namespace, tokenizer, rank: int, world_size: int, mixer=None) -> PackedStream:
-    dataset = load_any_dataset(args.dataset_name, args.dataset_config_name, split=args.dataset_split)
+    dataset = load_any_dataset(args.dataset_name, args.dataset_config_name, split=args.dataset_split,
+                               flags=("--dataset_name", "--dataset_config_name", "--dataset_split"))
     source = f"--dataset_name {args.dataset_name}"
     required = ["instruction", "output"] if args.mode == "alpaca" else [args.text_field]
     require_columns(dataset, required, source)

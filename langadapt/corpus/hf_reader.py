@@ -4,7 +4,10 @@ Hub parallel sets name their pair configs inconsistently (`eng_Latn-swh_Latn`, `
 key the `translation` dict by 3-letter, script-tagged or 2-letter codes, so configs are tried in a fixed
 order and each language is looked up under all its spellings. A local folder laid out by config (a
 parquet export, one subfolder per pair) goes through the same names. A script dataset (allenai/nllb,
-allenai/wmt22_african), which datasets >= 4 refuses, is reported unavailable with the workaround.
+allenai/wmt22_african), which datasets >= 4 refuses, is reported unavailable with the workaround. A local
+dataset that does not load, or lacks the pair, is an error naming --hf_corpora: the user named it, and a
+build that dropped it would save fewer pairs without a word. A split slice is applied as `datasets` reads
+it; a percentage needs the split's length, so such a split is read whole rather than streamed.
 """
 from __future__ import annotations
 
@@ -67,32 +70,41 @@ class HFSource:
     split: str = "train"
     timeout_sec: int = 3600
 
+    def _missing(self, why: str) -> Exception:
+        """Why the corpus yields nothing: a hub dataset is unavailable (as an OPUS corpus), a local one bad input."""
+        if looks_local(self.dataset):
+            return LangAdaptError(f"--hf_corpora {self.dataset}: {why}; fix it or drop it from --hf_corpora")
+        return CorpusUnavailable(why)
+
     def _load(self):
         """(dataset, config) for the first config that loads."""
         errors = []
         options = {} if looks_local(self.dataset) else {"storage_options": _timeout_options(self.timeout_sec)}
         for config in candidate_configs(self.src, self.tgt):
             try:
-                data = load_any_dataset(self.dataset, config_name=config, split=self.split, streaming=True,
+                data = load_any_dataset(self.dataset, config_name=config, split=self.split,
+                                        streaming="%" not in self.split, flags=(None, None, "--hf_corpora_split"),
                                         **options)
             except ScriptDatasetError as err:
                 raise CorpusUnavailable(f"{err}: here <folder>/{config}/train.parquet with a `translation` "
                                         f"column, e.g. allenai/nllb's {config} pair") from err
             except LangAdaptError as err:
+                if str(err).startswith("--hf_corpora_split"):  # wrong for every config alike
+                    raise
                 errors.append(str(err))
                 logger.debug("[HF] %s config %s: %s", self.dataset, config, err)
                 continue
             logger.info("[HF] %s: loaded config %s, split %s", self.dataset, config or "(default)", self.split)
             return data, config
-        raise CorpusUnavailable(f"no config of {self.dataset} loads for {self.src}-{self.tgt} "
-                                f"(tried {', '.join(c or 'default' for c in candidate_configs(self.src, self.tgt))})"
-                                f"; last error: {errors[-1][:300]}")
+        tried = ', '.join(c or 'default' for c in candidate_configs(self.src, self.tgt))
+        raise self._missing(f"no config of {self.dataset} loads for {self.src}-{self.tgt} (tried {tried}); last "
+                            f"error: {errors[-1][:300]}")
 
     def pairs(self, maximum: int = 0) -> Iterator[tuple[str, str]]:
         data, _ = self._load()
         if "translation" not in (data.column_names or ["translation"]):
-            raise CorpusUnavailable(f"{self.dataset} has no `translation` column "
-                                    f"(columns: {', '.join(data.column_names)})")
+            raise self._missing(f"{self.dataset} has no `translation` column (columns: "
+                                f"{', '.join(data.column_names)})")
         src_keys, tgt_keys = translation_keys(self.src), translation_keys(self.tgt)
 
         def extract() -> Iterator[tuple[str, str]]:
@@ -106,8 +118,8 @@ class HFSource:
                     found += 1
                     yield src, tgt
             if seen and not found:
-                raise CorpusUnavailable(f"{self.dataset}: no `translation` holds both {self.src} (keys "
-                                        f"{', '.join(src_keys)}) and {self.tgt} (keys {', '.join(tgt_keys)})")
+                raise self._missing(f"no `translation` holds both {self.src} (keys {', '.join(src_keys)}) and "
+                                    f"{self.tgt} (keys {', '.join(tgt_keys)})")
 
         yield from islice(extract(), maximum or None)
 

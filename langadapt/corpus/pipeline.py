@@ -175,8 +175,12 @@ def build_corpus(cfg: CorpusBuildConfig,
         filtered.append((index, path))
     stats = [c.stats for c in corpora]
     if not filtered:
-        raise LangAdaptError("none of the corpora is available for "
-                             f"{cfg.src}-{cfg.tgt}:\n{format_table(stats)}")
+        logger.warning("corpora read:\n%s", format_table(stats))
+        why = "; ".join(f"{s.name}: {s.unavailable}" for s in stats)
+        flag = "--corpora" if cfg.corpora else "--hf_corpora"
+        raise LangAdaptError(f"{flag} {' '.join(cfg.corpora or cfg.hf_corpora)}: none of the corpora is available "
+                             f"for {cfg.src}-{cfg.tgt} ({why}); check --opus_download_dir, or unset HF_HUB_OFFLINE "
+                             f"to download")
 
     merged = work / "merged" / "merged_dedup.jsonl.gz"
     merge_key = records.fingerprint({"inputs": [[i, records.read_marker(p)["fingerprint"]] for i, p in filtered]})

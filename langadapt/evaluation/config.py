@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..data import parse_split
 from ..errors import LangAdaptError
 
 SCORING_MODES = ("cond", "pmi", "letter")
@@ -47,6 +48,8 @@ class EvalConfig:
             raise LangAdaptError(f"--length_alpha must be >= 0, got {self.length_alpha}")
         if self.batch_size < 1:
             raise LangAdaptError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if self.split:
+            parse_split(self.split, "--split")
         if self.max_length is not None and self.max_length < 2:
             raise LangAdaptError(f"--max_length must be >= 2, got {self.max_length}")
         if self.pmi_prior == "original" and (self.prompt_format != "original" or self.scoring != "pmi"):

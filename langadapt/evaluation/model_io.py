@@ -44,19 +44,33 @@ def resolve_device(device: Optional[str]) -> "torch.device":
     return target
 
 
+def check_analysis_model(flag: str, value: str, tokenizer: tuple[str, Optional[str]] = ("", None)) -> None:
+    """An analysis script's model (and tokenizer) flag, checked before its output folder and data."""
+    from ..preflight import TOKENIZER_FILES, check_model_source, check_tokenizer_files
+
+    check_model_source(flag, value)
+    tokenizer_flag, tokenizer_path = tokenizer
+    if tokenizer_path:
+        check_model_source(tokenizer_flag, tokenizer_path, files=TOKENIZER_FILES)
+    check_tokenizer_files(tokenizer_flag if tokenizer_path else flag, tokenizer_path or value)
+
+
 def check_model_arguments(args: argparse.Namespace) -> "torch.device":
     """The flags of `add_model_arguments` checked before any data loads; returns the device to use."""
-    from ..preflight import check_model_source
+    from ..preflight import check_model_source, check_tokenizer_files
 
     check_model_source("--model_path", args.model_path)
+    check_tokenizer_files("--model_path", args.model_path)
     resolve_dtype(args.fp16, args.bf16)
     return resolve_device(args.device)
 
 
-def load_model_for_eval(model_path: str, device: Optional[str] = None, fp16: bool = False, bf16: bool = False):
+def load_model_for_eval(model_path: str, device: Optional[str] = None, fp16: bool = False, bf16: bool = False,
+                        flag: str = "--model_path", tokenizer: tuple[str, Optional[str]] = ("", None)):
     """(model in eval mode on `device`, tokenizer) through the library loader (Backpack or any HF LM).
 
-    Half precision on CPU is slow and partly unsupported, so it is only applied on an accelerator.
+    Half precision on CPU is slow and partly unsupported, so it is only applied on an accelerator. The
+    tokenizer is the model's unless `tokenizer` names (flag, folder) of another.
     """
     from ..models import load_causal_lm, load_tokenizer
     from ..preflight import usable_precision
@@ -67,9 +81,10 @@ def load_model_for_eval(model_path: str, device: Optional[str] = None, fp16: boo
         asked = "bf16" if bf16 else "fp16"
         if usable_precision(asked, f"--{asked}", on_cpu=target.type == "cpu", cpu_bf16=False) == "no":
             dtype = None
-    model = load_causal_lm(model_path, dtype=dtype, device=str(target))
+    model = load_causal_lm(model_path, dtype=dtype, device=str(target), flag=flag)
     model.eval()
-    return model, load_tokenizer(model_path)
+    tokenizer_flag, tokenizer_path = tokenizer
+    return model, load_tokenizer(tokenizer_path or model_path, tokenizer_flag if tokenizer_path else flag)
 
 
 def context_length(model, tokenizer) -> int:

@@ -57,15 +57,16 @@ def prepare_task(config: EvalConfig) -> PreparedTask:
         raise LangAdaptError(f"--scoring {config.scoring} applies to multiple-choice tasks, not {spec.name}")
     docs = load_task_documents(spec, lang, config.split, config.data_path, config.limit)
     examples = []
+    source = f"--data_path {config.data_path}" if config.data_path else f"--task {spec.name} ({spec.hub_path})"
     for i, doc in enumerate(docs):
         try:
             examples.append(spec.build(doc, lang, config.prompt_format, config.template))
         except LangAdaptError as err:
             if str(err).startswith("--"):  # a flag's problem, not the row's
                 raise
-            raise LangAdaptError(f"{config.data_path or spec.hub_path}: row {i}: {err}") from None
+            raise LangAdaptError(f"{source}: row {i}: {err}") from None
         except KeyError as err:
-            raise LangAdaptError(f"{config.data_path or spec.hub_path}: row {i}: missing field {err}") from None
+            raise LangAdaptError(f"{source}: row {i}: missing field {err}") from None
     if spec.kind == "choice":
         if config.scoring == "letter":
             examples = [as_letter_example(ex) for ex in examples]

@@ -36,7 +36,8 @@ def translation_key(available: Iterable[str], code: str, flag: str) -> str:
 def load_translation_pairs(name_or_path: str, config: Optional[str], split: str, src: str, tgt: str
                            ) -> tuple[list[str], list[str]]:
     """Source and target sentences of a dataset with a `translation` column (hub id or local path)."""
-    dataset = load_any_dataset(name_or_path, config_name=config, split=split)
+    dataset = load_any_dataset(name_or_path, config_name=config, split=split,
+                               flags=("--dataset_name", "--dataset_config", "--dataset_split"))
     require_columns(dataset, ["translation"], f"--dataset_name {name_or_path}")
     if len(dataset) == 0:
         raise LangAdaptError(f"--dataset_name {name_or_path}: split {split!r} is empty")

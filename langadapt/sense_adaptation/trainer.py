@@ -22,11 +22,12 @@ from ..progress import progress_bar
 from transformers import get_scheduler
 
 from .losses import LossSchedule, ScheduleValues, StepLosses, adaptation_losses
+from ..data import parse_split
 from ..distributed import build_accelerator
 from ..errors import LangAdaptError
 from ..languages import get_language
-from ..preflight import (check_dataset_source, check_model_source, check_path_or_hub_id, has_accelerator,
-                         usable_precision)
+from ..preflight import (check_dataset_source, check_model_source, check_path_or_hub_id, check_tokenizer_files,
+                         has_accelerator, usable_precision)
 from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, max_positions, read_config_dict
 from ..run_folder import METRICS_FILE, RunFolder, RunInterrupted, check_separate, stop_requested, watch
 from ..training import (CheckpointManager, NonFiniteLossError, ResumableSampler, append_jsonl, capture_rng_state,
@@ -110,7 +111,9 @@ class AdaptationConfig:
     def check_sources(self) -> None:
         """Model, data and FLORES flags name things that load, before the model and the pairs do."""
         check_model_source("--model_id", self.model_id)
+        check_tokenizer_files("--model_id", self.model_id)
         check_dataset_source("--dataset_name", self.dataset_name)
+        parse_split(self.dataset_split, "--dataset_split")
         if not self.eval_every_n_steps:
             return
         for flag, code in (("--src", self.src), ("--tgt", self.tgt)):
@@ -230,7 +233,7 @@ class AdaptationRun:
         check_model(config)
         if config.train_batch_size * self.accelerator.num_processes < 2:
             raise LangAdaptError("--train_batch_size: InfoNCE needs at least 2 pairs per global batch")
-        tokenizer = load_tokenizer(config.model_id)
+        tokenizer = load_tokenizer(config.model_id, "--model_id")
         sources, targets = load_translation_pairs(config.dataset_name, config.dataset_config,
                                                   config.dataset_split, config.src, config.tgt)
         train_pairs = TokenizedPairs(tokenizer, sources, targets, config.max_length)
@@ -285,7 +288,7 @@ class AdaptationRun:
             return {}
         self.tokenizer, train_pairs, eval_pairs = self._load_inputs()
         set_seed(config.seed)
-        model = load_causal_lm(config.model_id)  # an input too: it loads before --overwrite_output_dir deletes
+        model = load_causal_lm(config.model_id, flag="--model_id")  # an input: loaded before any deletion
         if self.is_main:
             folder.prepare(config.overwrite_output_dir)
         accelerator.wait_for_everyone()

@@ -28,7 +28,7 @@ def squad_file_documents(path: Path) -> Optional[list[dict]]:
     for article in raw["data"]:
         for paragraph in article.get("paragraphs", []):
             for qa in paragraph.get("qas", []):
-                answers = qa.get("answers", [])
+                answers = qa.get("answers") or []  # missing or null: the row then has no gold answer
                 rows.append({"id": qa.get("id", ""), "context": paragraph["context"], "question": qa["question"],
                              "answers": {"text": [a["text"] for a in answers],
                                          "answer_start": [a.get("answer_start", -1) for a in answers]}})
@@ -63,6 +63,16 @@ def check_saved_config(dataset, spec: TaskSpec, lang: str, source: str) -> None:
     wanted = spec.config_for(lang)
     if saved and wanted and saved not in ("default", wanted):  # plain files load as "default"
         raise LangAdaptError(f"{source}: holds {spec.name} config {saved!r}, but --lang asks for {wanted!r}")
+
+
+def check_rows(docs: list[dict], columns: tuple[str, ...], source: str) -> None:
+    """Every row has every field the prompts use, not null: caught here, before the model loads, rather than
+    as an AttributeError deep in a prompt builder."""
+    for index, doc in enumerate(docs):
+        absent = [column for column in columns if doc.get(column) is None]
+        if absent:
+            raise LangAdaptError(f"{source}: row {index}: field(s) {', '.join(absent)} missing or null; fill them "
+                                 f"in or drop the row")
 
 
 def load_task_documents(spec: TaskSpec, lang: str, split: Optional[str] = None, data_path: Optional[str] = None,
@@ -104,5 +114,6 @@ def load_task_documents(spec: TaskSpec, lang: str, split: Optional[str] = None, 
         if limit < 1:
             raise LangAdaptError(f"--limit must be >= 1, got {limit}")
         docs = docs[:limit]
+    check_rows(docs, spec.columns, f"--data_path {data_path}" if data_path else source)
     logger.info("%s: %d documents from %s", spec.name, len(docs), source)
     return docs

@@ -144,3 +144,22 @@ def test_script_exits_2_with_one_line_error(tiny_gpt2_dir):
     proc = subprocess.run([sys.executable, "run_eval.py", "--model_path", tiny_gpt2_dir, "--task", "xcopa",
                            "--lang", "xx", "--data_path", XCOPA], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: --lang xx")
+
+
+# sensia's run_eval (iter_xcopa + _sum_nll, -(nll / norm)) on the bundled XCOPA rows with the tiny GPT-2,
+# --batch_size 3: the hypothesis opens the template, so it is found at token 0 (its first token unscored,
+# the score still divided by its whole length). Before the fix: acc 0.75 with --use_mean_nll, sensia 0.25.
+SENSIA_TEMPLATE_AT_0 = {
+    (): [-66.211586, -72.123154, -84.496094, -78.013275, -53.244926, -83.311241, -53.511459, -71.359161,
+         -41.751434, -41.843452, -78.179405, -71.776833, -102.363586, -60.693398, -77.688225, -72.025948],
+    ("--use_mean_nll",): [-5.517632, -5.547935, -5.633073, -5.572377, -5.324492, -5.554083, -5.351146, -5.489166,
+                          -5.218929, -5.230432, -5.584243, -5.521295, -5.686866, -5.517581, -5.549159, -5.540458],
+}
+
+
+@pytest.mark.parametrize("flags", list(SENSIA_TEMPLATE_AT_0))
+def test_template_opening_with_the_hypothesis_scores_as_sensia(tmp_path, tiny_gpt2_dir, flags):
+    results, samples = run(tmp_path, tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", "--data_path", XCOPA,
+                           "--template", "{hypothesis} kwa sababu {premise}", "--batch_size", "3", *flags)
+    assert [x for s in samples for x in s["scores"]] == pytest.approx(SENSIA_TEMPLATE_AT_0[flags], abs=2e-5)
+    assert results["metrics"]["acc"] == 0.25

@@ -108,7 +108,7 @@ def option_priors(tokenizer, example: ChoiceExample, rows: list[OptionRow], pref
     """Each option after the neutral prefix token alone: the same scored tokens (original format), or the
     continuation encoded after an empty context (harness format, as lm-eval's acc_mutual_info)."""
     if example.pieces is not None:
-        return [OptionRow([prefix] + row.tokens[row.first_scored:], row.n_scored) for row in rows]
+        return [OptionRow([prefix] + row.tokens[row.first_scored:], row.n_scored, row.length) for row in rows]
     return harness_rows(tokenizer, "", example.choices, prefix, max_length).rows
 
 
@@ -122,7 +122,7 @@ def original_priors(encoded: list, pad_id: int, batch_size: int, alpha: float) -
         width = max(len(whole) for enc in chunk for whole in enc.whole)
         for enc in chunk:
             priors.append([OptionRow(whole + [pad_id] * (width - len(whole)),
-                                     original_prior_tokens(row.n_scored, alpha))
+                                     original_prior_tokens(row.norm_tokens, alpha))
                            for whole, row in zip(enc.whole, enc.rows)])
     return priors
 

@@ -163,3 +163,31 @@ def test_template_opening_with_the_hypothesis_scores_as_sensia(tmp_path, tiny_gp
                            "--template", "{hypothesis} kwa sababu {premise}", "--batch_size", "3", *flags)
     assert [x for s in samples for x in s["scores"]] == pytest.approx(SENSIA_TEMPLATE_AT_0[flags], abs=2e-5)
     assert results["metrics"]["acc"] == 0.25
+
+
+# sensia's evaluate_tatoeba (direction both, max_length 128) on the tiny Backpack, 64 pairs: the demo English
+# FLORES sentences against themselves (first 32) and their Swahili (last 32). It pools every sentence of a
+# batch from the batch's last sentence's states: right only at batch size 1, which our default equals.
+SENSIA_RECALL = {1: (0.5, 0.515625), 8: (0.390625, 0.390625), 64: (0.015625, 0.03125)}
+
+
+@pytest.mark.parametrize("batch_size", list(SENSIA_RECALL))
+def test_original_retrieval_indexing_reproduces_sensias_recall(tmp_path, tiny_backpack_dir, batch_size):
+    demo = "examples/data/flores_demo/devtest/{}.devtest"
+    en = open(demo.format("eng_Latn"), encoding="utf-8").read().splitlines()
+    sw = open(demo.format("swh_Latn"), encoding="utf-8").read().splitlines()
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("src\ttgt\n" + "".join(f"{a}\t{b}\n" for a, b in zip(en, en[:32] + sw[32:])), encoding="utf-8")
+    args = ["--task", "tatoeba_retrieval", "--lang", "swh", "--tatoeba_file", str(pairs), "--tatoeba_dir", "both",
+            "--batch_size", str(batch_size)]
+    original, _ = run(tmp_path, tiny_backpack_dir, *args, "--original_retrieval_indexing")
+    metrics = original["metrics"]
+    assert (metrics["recall@1_src2tgt"], metrics["recall@1_tgt2src"]) == SENSIA_RECALL[batch_size]
+    fixed, _ = run(tmp_path, tiny_backpack_dir, *args)
+    assert (fixed["metrics"]["recall@1_src2tgt"], fixed["metrics"]["recall@1_tgt2src"]) == SENSIA_RECALL[1]
+
+
+def test_original_retrieval_indexing_is_refused_for_other_tasks(tiny_gpt2_dir):
+    with pytest.raises(LangAdaptError, match="--original_retrieval_indexing applies to tatoeba_retrieval"):
+        run_eval.main(["--model_path", tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", "--data_path", XCOPA,
+                       "--original_retrieval_indexing"])

@@ -53,6 +53,8 @@ def prepare_task(config: EvalConfig) -> PreparedTask:
     config.validate()
     spec = get_task(config.task)
     lang = spec.check_lang(config.lang)
+    if config.original_retrieval_indexing and spec.kind != "retrieval":
+        raise LangAdaptError(f"--original_retrieval_indexing applies to tatoeba_retrieval, not {spec.name}")
     if spec.kind != "choice" and config.scoring != "cond":
         raise LangAdaptError(f"--scoring {config.scoring} applies to multiple-choice tasks, not {spec.name}")
     docs = load_task_documents(spec, lang, config.split, config.data_path, config.limit)
@@ -203,8 +205,8 @@ def _run_qa(model, tokenizer, task: PreparedTask, max_length: int):
 
 def _run_retrieval(model, tokenizer, task: PreparedTask, max_length: int):
     config, pairs = task.config, task.examples
-    src = embed_sentences(model, tokenizer, [s for s, _ in pairs], max_length, config.batch_size, config.progress)
-    tgt = embed_sentences(model, tokenizer, [t for _, t in pairs], max_length, config.batch_size, config.progress)
+    src, tgt = [embed_sentences(model, tokenizer, side, max_length, config.batch_size, config.progress,
+                                 config.original_retrieval_indexing) for side in zip(*pairs)]
     metrics, picks = {}, {}
     if config.retrieval_direction in ("both", "src2tgt"):
         metrics["recall@1_src2tgt"], picks["src2tgt"] = recall_at_1(src, tgt)

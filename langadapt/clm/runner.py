@@ -14,8 +14,8 @@ from ..run_folder import RunInterrupted, stop_requested, trainer_callback, watch
 from ..training import set_seed
 from .arguments import ClmTrainingArguments, DataTrainingArguments, ModelArguments, check_sources
 from .metrics import compute_metrics, perplexity, predictions_from_logits
-from .modeling import (build_model, build_tokenizer, check_vocabulary, choose_block_size,
-                       freeze_all_but_head)
+from .modeling import (build_model, build_tokenizer, causal_label_smoother, check_vocabulary, choose_block_size,
+                       count_shifted_labels, freeze_all_but_head)
 from .resume import plan_run_folder
 from .text_data import (ensure_validation_split, limit, load_raw_text, require_blocks, resolve_text_column,
                         tokenize_and_group)
@@ -62,6 +62,7 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
     set_seed(training_args.seed)  # a model built from scratch is initialised from this seed
     model = build_model(model_args)
     check_vocabulary(tokenizer, model)
+    count_shifted_labels(model)
     block_size = choose_block_size(data_args.block_size, tokenizer, model.config)
     if model_args.freeze_weights:
         freeze_all_but_head(model)
@@ -79,6 +80,7 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
         model=model, args=training_args, train_dataset=train_blocks, eval_dataset=eval_blocks,
         processing_class=tokenizer, data_collator=default_data_collator,
         callbacks=[trainer_callback(folder), *(callbacks or [])],
+        compute_loss_func=causal_label_smoother(model, training_args.label_smoothing_factor),
         compute_metrics=compute_metrics if training_args.do_eval else None,
         preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size)
         if training_args.do_eval else None,

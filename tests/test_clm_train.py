@@ -52,6 +52,17 @@ def test_training_lowers_eval_loss_and_writes_model_tokenizer_and_metrics(tiny_b
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
     assert json.loads((out / "config.json").read_text())["model_type"] == "backpack-gpt2"
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-15", "checkpoint-30"]
+    # the original run_clm's result keys: blocks used, and the Trainer's 6 x tokens x non-embedding parameters
+    from transformers import AutoTokenizer
+
+    from langadapt.models import load_causal_lm
+
+    train = json.loads((out / "train_results.json").read_text())
+    blocks = blocks_as_the_original_makes_them(TRAIN, AutoTokenizer.from_pretrained(tiny_backpack_dir), 32, 10 ** 6)
+    assert train["train_samples"] == len(blocks) == after["train_samples"]
+    params = load_causal_lm(tiny_backpack_dir).num_parameters(exclude_embeddings=True)
+    assert train["total_flos"] == 6 * 30 * 4 * 32 * params
+    assert json.loads((out / "eval_results.json").read_text())["eval_samples"] == 16 == after["eval_samples"]
 
 
 def test_freeze_weights_trains_only_the_head(tiny_backpack_dir, tmp_path):

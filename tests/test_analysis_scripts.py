@@ -227,6 +227,35 @@ def test_sense_collapse_matches_a_per_sentence_computation(tmp_path, tiny_backpa
     assert results["offdiag_cosine_mean"] == pytest.approx(offcos / positions, abs=1e-5)
 
 
+@pytest.fixture(scope="module")
+def peaky_backpack_dir(tmp_path_factory, tiny_tokenizer):
+    """The tiny Backpack initialised with std 0.2: per-batch and per-token means differ visibly."""
+    from langadapt.toy_models import save_tiny_model, tiny_backpack_config
+
+    folder = tmp_path_factory.mktemp("peaky-backpack")
+    return save_tiny_model(tiny_backpack_config(len(tiny_tokenizer), initializer_range=0.2), tiny_tokenizer, folder)
+
+
+# sensia's run_ablation_sense_collapse (ce_from_logits per batch, mean over batches) on that model, --batch-size 1,
+# the first 12 demo Swahili devtest sentences. Our per-token default gives full 8.20265, topk (k=1) 6.60743.
+SENSIA_COLLAPSE = {1: (8.21643610795339, 6.602559844652812, 6.170249263445537),
+                   2: (8.21643610795339, 6.356334328651428, 6.170249263445537)}
+
+
+@pytest.mark.parametrize("topk", list(SENSIA_COLLAPSE))
+def test_per_batch_ce_reproduces_the_originals_figures(tmp_path, peaky_backpack_dir, topk):
+    (tmp_path / "fl" / "devtest").mkdir(parents=True)
+    (tmp_path / "fl" / "devtest" / "swh_Latn.devtest").write_text("\n".join(sentences("swh_Latn")[:12]) + "\n")
+    out = tmp_path / "collapse.json"
+    load_script("run_ablation_sense_collapse").main(
+        ["--ckpt", peaky_backpack_dir, "--dataset", str(tmp_path / "fl"), "--batch-size", "1", "--device", "cpu",
+         "--inference-topk", str(topk), "--per-batch-ce", "--output-file", str(out), "--log-level", "WARNING"])
+    results = json.loads(out.read_text())
+    assert results["ce_averaging"] == "per_batch"
+    assert (results["ce_full"], results["ce_topk"], results["ce_uniform"]) == pytest.approx(SENSIA_COLLAPSE[topk],
+                                                                                            abs=1e-5)
+
+
 def test_sense_collapse_bad_input(tiny_backpack_dir, tiny_gpt2_dir, capsys):
     code, err = exit_code("run_ablation_sense_collapse", ["--ckpt", tiny_backpack_dir, "--dataset", str(FLORES),
                                                           "--inference-topk", "5"], capsys)

@@ -74,11 +74,12 @@ class Collected:
 
 def collect(model, tokenizer, corpus: AlignedCorpus, batch_size: int, device, max_pairs: Optional[int],
             sense_pool_temp: float, topology: bool, anchors: bool,
-            viz_types: list[tuple[str, str]]) -> Collected:
+            viz_types: list[tuple[str, str]], leading_space: bool = False) -> Collected:
     kept = Collected(viz={t: [] for t in viz_types})
     budget = max_pairs if max_pairs is not None else corpus.num_pairs
     cap = None if viz_types else max_pairs
-    for batch in iter_pair_batches(model, tokenizer, corpus, batch_size, device, max_pairs=cap):
+    for batch in iter_pair_batches(model, tokenizer, corpus, batch_size, device, max_pairs=cap,
+                                   leading_space=leading_space):
         take = max(0, min(len(batch.sentence), budget - len(kept.rows)))
         names = [(corpus.src_words[n][i], corpus.tgt_words[n][j])
                  for n, i, j in zip(batch.sentence, batch.src_word, batch.tgt_word)]
@@ -130,13 +131,15 @@ def visualisation_plots(viz: dict, out_dir: Path, src: str, tgt: str) -> dict:
 
 def run_suite(model, tokenizer, corpus: AlignedCorpus, out_dir: Path, *, src: str, tgt: str, batch_size: int,
               device, max_pairs: Optional[int], sense_pool_temp: float, do_topology: bool, do_procrustes: bool,
-              do_mi: bool, do_viz: bool, viz_types_k: int, mi_options: dict) -> tuple[dict, dict]:
+              do_mi: bool, do_viz: bool, viz_types_k: int, mi_options: dict,
+              leading_space: bool = False) -> tuple[dict, dict]:
     """Run the selected analyses; returns (metrics, artifacts) and writes the CSV and PNGs into out_dir."""
     metrics, artifacts = {"counts": {"sentences": len(corpus.pairs), "aligned_pairs": corpus.num_pairs}}, {}
     viz_types = frequent_types(corpus, viz_types_k if viz_types_k > 0 else 50) if do_viz else []
     start = time.perf_counter()
     kept = collect(model, tokenizer, corpus, batch_size, device, max_pairs, sense_pool_temp,
-                   topology=do_topology, anchors=do_procrustes or do_mi, viz_types=viz_types)
+                   topology=do_topology, anchors=do_procrustes or do_mi, viz_types=viz_types,
+                   leading_space=leading_space)
     metrics["counts"]["pairs_collected"] = len(kept.rows)
     logger.info("collected %d aligned pairs in %.1fs", len(kept.rows), time.perf_counter() - start)
     if do_topology:

@@ -51,13 +51,17 @@ def load_parallel_flores(dataset: str, src: str, tgt: str, split: str) -> tuple[
     return sides[0], sides[1]
 
 
-def frequent_types(corpus: AlignedCorpus, k: int) -> list[tuple[str, str]]:
-    """The k most frequent aligned (src, tgt) lower-cased word pairs, both alphabetic and longer than one letter."""
+def frequent_types(corpus: AlignedCorpus, k: int, as_seen: bool = False) -> list[tuple[str, str]]:
+    """The k most frequent aligned (src, tgt) word pairs, both alphabetic and longer than one letter:
+    lower-cased, or `as_seen`, each as the text the model read (" word" in a sentence, "Word" at its start)."""
+    def key(words: list[str], i: int) -> str:
+        return (words[i] if i == 0 else " " + words[i]) if as_seen else words[i].lower()
+
     counts = Counter()
     for ws, wt, pairs in zip(corpus.src_words, corpus.tgt_words, corpus.pairs):
         for i, j in pairs:
-            a, b = ws[i].lower(), wt[j].lower()
-            if len(a) > 1 and len(b) > 1 and a.isalpha() and b.isalpha():
+            a, b = key(ws, i), key(wt, j)
+            if len(a.strip()) > 1 and len(b.strip()) > 1 and a.strip().isalpha() and b.strip().isalpha():
                 counts[(a, b)] += 1
     return [pair for pair, _ in counts.most_common(k)]
 

@@ -3,8 +3,9 @@
 
 Cross-entropy is averaged per predicted token over the whole split (--per-batch-ce: per batch, then over
 batches, as the original). Variants (see README): full, topk (the original's: mean of the top-k sense
-contributions), topk_scaled (their sum rescaled to the full output's norm), uniform (the original's: the full output divided by K, a temperature change) and
-uniform_scaled (every sense the same weight, at the full output's norm). Optional: the entropy of the
+contributions), topk_scaled (their sum rescaled to the full output's norm), uniform (the original's: the
+full output divided by K, a temperature change) and uniform_scaled (every sense the same weight, at the
+full output's norm). Optional: the entropy of the
 contribution-norm sense mixture (vs log K) and the mean cosine between a token's K sense vectors.
 """
 from __future__ import annotations

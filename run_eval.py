@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the original's name for the retrieval direction: en2xx, xx2en or both")
     p.add_argument("--tatoeba_file", default=None,
                    help="tatoeba_retrieval: local TSV (header src, tgt) or any --data_path file of pairs")
-    p.add_argument("--original_retrieval_indexing", action="store_true",
+    p.add_argument("--original_retrieval_indexing", action=argparse.BooleanOptionalAction, default=False,
                    help="tatoeba_retrieval as the original computed it: every sentence of a batch pooled from the "
                         "batch's last sentence's hidden states (recall then moves with --batch_size)")
     p.add_argument("--shared_context", action=argparse.BooleanOptionalAction, default=True,

@@ -26,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prefix_token", action=argparse.BooleanOptionalAction, default=False,
                    help="prepend BOS/EOS so every sentence token is predicted (default: the first token is "
                         "context only, as in the original)")
-    p.add_argument("--original_batch_weighting", action="store_true",
+    p.add_argument("--original_batch_weighting", action=argparse.BooleanOptionalAction, default=False,
                    help="report as `perplexity` the original's figure: each batch's mean loss weighted by the "
                         "batch's full token count, first tokens included (moves with --batch_size; the exact "
                         "figure stays in `exact_perplexity`)")

@@ -4,8 +4,9 @@ Every script accepts either form (DESIGN.md, Inputs). Local paths never touch th
 rules `datasets.load_dataset(folder, name)` applies to a hub repo: splits from file names (`train.txt`,
 `validation.jsonl`, `data/test-00000.parquet`), configs from the README's `configs:` or, for a clone of a
 repo laid out by config (`data/20230601.hi/`, `eng-swh/*.parquet`), from subfolders when a config name
-picks one (without one, every file is read as datasets does). `save_to_disk` folders and single files load too. A split string may hold slices (`train[:10]`, `train[:50%]`,
-`train+validation`) wherever the data came from, and a config name that cannot be applied is an error.
+picks one (without one, every file is read as datasets does). `save_to_disk` folders and single files
+load too. A split string may hold slices (`train[:10]`, `train[:50%]`, `train+validation`) wherever the
+data came from, and a config name that cannot be applied is an error.
 """
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ Sentences are tokenised as running text and each token is assigned to the whites
 character belongs to (character offsets; a separating space belongs to the word after it, as a
 byte-level BPE's leading-space token does), so a word's subwords are the tokens the model saw in context
 (`leading_space`: the original's " word" for every word, the first included). Per word: the mean of its
-subwords' K sense vectors [K, d], the mean contextual hidden state [d], and the sense-gating scores sum_p <h_p, s_kp> [K] (the original's mixture). Words are pooled with
-one membership matrix per batch: one forward per side per batch, no per-word model call.
+subwords' K sense vectors [K, d], the mean contextual hidden state [d], and the sense-gating scores
+sum_p <h_p, s_kp> [K] (the original's mixture). Words are pooled with one membership matrix per batch:
+one forward per side per batch, no per-word model call.
 """
 from __future__ import annotations
 

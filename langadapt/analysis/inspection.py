@@ -117,7 +117,8 @@ def markdown_report(readings: Sequence[SenseReading], title: str, intro: str, mo
                   "Tokens are what the sense promotes most through the output embedding.", "",
                   "| word | sense | cosine to base | top tokens now | top tokens before |", "|---|---|---|---|---|"]
         for r in sorted(readings, key=lambda r: -r.moved)[:movers]:
-            lines.append(f"| {shown(r.form)} | {r.sense} | {r.cosine_to_base:.3f} | {_cell(r.top)} | {_cell(r.base_top)} |")
+            lines.append(f"| {shown(r.form)} | {r.sense} | {r.cosine_to_base:.3f} | {_cell(r.top)} "
+                         f"| {_cell(r.base_top)} |")
         lines += ["", "## Every word", ""]
     for form in dict.fromkeys(r.form for r in readings):
         own = [r for r in readings if r.form == form]

@@ -231,7 +231,8 @@ class LoglikelihoodScorer:
             total[picked] += (lp * tail_scored).sum(1)
             greedy[picked] &= (hit | ~tail_scored).all(1)
         total, greedy = total.tolist(), greedy.tolist()
-        return {i: ContinuationScore(total[k], rows[i].norm_tokens, bool(greedy[k])) for k, (_, i) in enumerate(members)}
+        return {i: ContinuationScore(total[k], rows[i].norm_tokens, bool(greedy[k]))
+                for k, (_, i) in enumerate(members)}
 
     def _score_full(self, batch: list[OptionRow]) -> list[ContinuationScore]:
         ids, mask = pad_right([row.tokens[:-1] for row in batch], self.pad_id, self.device)

@@ -3,8 +3,10 @@
 
 For each word (--words, or both sides of the most frequent aligned word pairs of a FLORES split), each
 sense's top and bottom tokens through the output embedding; with --compare BASE_MODEL, the same for the
-base model beside it and each sense's cosine to its old self, ranked by how far it moved. Writes
-senses.md (for people), senses.json and metrics.json into --out_dir.
+base model beside it and each sense's cosine to its old self, ranked by how far it moved. A word is read
+from the tokens the model sees: --words as inside a sentence (" word"), aligned FLORES words as they occur
+(case kept; a sentence's first word without the leading space). Writes senses.md (for people), senses.json
+and metrics.json into --out_dir.
 """
 from __future__ import annotations
 
@@ -45,12 +47,12 @@ def choose_words(args, device) -> list[str]:
     from langadapt.errors import LangAdaptError
 
     if args.words:
-        return list(dict.fromkeys(args.words))
+        return list(dict.fromkeys(" " + word.strip() for word in args.words))  # read as inside a sentence
     if not (args.src and args.tgt):
         raise LangAdaptError("give --words, or --src and --tgt to take the most frequent aligned FLORES word pairs")
     src, tgt = load_parallel_flores(args.dataset, args.src, args.tgt, args.split)
     aligner = None if args.alignments else build_aligner(args.aligner, str(device))
-    pairs = frequent_types(align_corpus(src, tgt, aligner, args.alignments), args.top_pairs)
+    pairs = frequent_types(align_corpus(src, tgt, aligner, args.alignments), args.top_pairs, as_seen=True)
     if not pairs:
         raise LangAdaptError(f"no alphabetic aligned word pairs in the {len(src)} sentences read")
     logger.info("inspecting the %d most frequent aligned pairs: %s", len(pairs), pairs)
@@ -69,6 +71,10 @@ def main(argv=None) -> int:
 
     if args.top_tokens < 1 or args.top_pairs < 1:
         raise LangAdaptError("--top_tokens and --top_pairs must be at least 1")
+    empty = [word for word in args.words or [] if not word.strip()]
+    if empty:
+        raise LangAdaptError(f"--words {empty[0]!r}: an empty word has no tokens of its own (it would read the "
+                             f"space token); give words with letters")
     check_analysis_model("--model", args.model)
     if args.compare:
         check_analysis_model("--compare", args.compare)

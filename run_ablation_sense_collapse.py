@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """FLORES cross-entropy of a Backpack when it keeps all senses, only the top-k, or a uniform sense mixture.
 
-Cross-entropy is averaged per predicted token over the whole split. Variants (see README): full, topk
-(the original's: mean of the top-k sense contributions), topk_scaled (their sum rescaled to the full
-output's norm), uniform (the original's: the full output divided by K, a temperature change) and
-uniform_scaled (every sense the same weight, at the full output's norm). Optional: the entropy of the
+Cross-entropy is averaged per predicted token over the whole split (--per-batch-ce: per batch, then over
+batches, as the original). Variants (see README): full, topk (the original's: mean of the top-k sense
+contributions), topk_scaled (their sum rescaled to the full output's norm), uniform (the original's: the
+full output divided by K, a temperature change) and uniform_scaled (every sense the same weight, at the
+full output's norm). Optional: the entropy of the
 contribution-norm sense mixture (vs log K) and the mean cosine between a token's K sense vectors.
 """
 from __future__ import annotations
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inference-topk", type=int, default=1, help="senses kept per token in the top-k variants (1..K)")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="accepted for pasted commands; hub code is never run (our own Backpack is used)")
+    p.add_argument("--per-batch-ce", action="store_true",
+                   help="average cross-entropy as the original did: each batch's per-token mean, then the mean "
+                        "over batches (moves with --batch-size; default: per token over the split)")
     p.add_argument("--output-file", default=None, help="write the results JSON here (also printed on stdout)")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     p.add_argument("--log-interval", type=int, default=0, help="if > 0, log running means every N batches")
@@ -79,7 +83,7 @@ def main(argv=None) -> int:
     sentences = load_flores_sentences(args.dataset, args.lang, args.split)
     results = sense_collapse(model, tokenizer, sentences, args.batch_size, args.max_len, args.inference_topk,
                              args.inference_tau, args.compute_entropy, args.compute_offcos,
-                             log_interval=args.log_interval, logger=logger)
+                             log_interval=args.log_interval, logger=logger, per_batch_ce=args.per_batch_ce)
     results.update(ckpt=args.ckpt, lang=args.lang, split=args.split, inference_topk=args.inference_topk,
                    inference_tau=args.inference_tau, mixture_source="contrib")
     logger.info("=== FLORES %s %s: per-token cross-entropy ===", args.lang, args.split)

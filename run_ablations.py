@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsd_pca_dim", type=int, default=32, help="PCA dimensions fed to the critic (0: no PCA)")
     p.add_argument("--jsd_n_shuffles", type=int, default=10, help="shuffles averaged for the shuffled-pair score")
     p.add_argument("--jsd_seed", type=int, default=0, help="seed of the critic (init, batches, shuffles)")
+    p.add_argument("--first_word_space", action="store_true",
+                   help="tokenise words as the original did, each with a leading space, the first word of a "
+                        "sentence included (default: running text, the first word without one, as the model saw it)")
     p.add_argument("--do_sense_topology", action="store_true", help="run (1) sense topology correlation")
     p.add_argument("--do_procrustes", action="store_true", help="run (5) Procrustes reconstruction")
     p.add_argument("--do_protocrustes", action="store_true", help="alias spelling of --do_procrustes")
@@ -99,7 +102,8 @@ def main(argv=None) -> int:
         sense_pool_temp=args.sense_pool_temp, do_topology=topology, do_procrustes=procrustes, do_mi=mi,
         do_viz=viz, viz_types_k=args.viz_types_k,
         mi_options={"hidden": args.jsd_k, "pca_dim": args.jsd_pca_dim, "n_shuffles": args.jsd_n_shuffles,
-                    "seed": args.jsd_seed})
+                    "seed": args.jsd_seed},
+        leading_space=args.first_word_space)
     metrics["counts"]["alignment_source"] = args.alignments or args.aligner
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     artifacts["log"] = str(out_dir / "ablation.log")

@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the original's name for the retrieval direction: en2xx, xx2en or both")
     p.add_argument("--tatoeba_file", default=None,
                    help="tatoeba_retrieval: local TSV (header src, tgt) or any --data_path file of pairs")
+    p.add_argument("--original_retrieval_indexing", action=argparse.BooleanOptionalAction, default=False,
+                   help="tatoeba_retrieval as the original computed it: every sentence of a batch pooled from the "
+                        "batch's last sentence's hidden states (recall then moves with --batch_size)")
     p.add_argument("--shared_context", action=argparse.BooleanOptionalAction, default=True,
                    help="reuse the context's cache for its options (--no-shared_context: score each option as a full "
                         "sequence)")
@@ -92,7 +95,7 @@ def config_from_args(args) -> EvalConfig:
         limit=args.limit or (args.subset or None), data_path=args.data_path or args.tatoeba_file,
         batch_size=args.batch_size, max_length=max_length, max_new_tokens=args.max_new_tokens,
         retrieval_direction=args.retrieval_direction or TATOEBA_DIRECTIONS[args.tatoeba_dir],
-        share_context=args.shared_context)
+        share_context=args.shared_context, original_retrieval_indexing=args.original_retrieval_indexing)
 
 
 def main(argv=None) -> int:

@@ -26,6 +26,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prefix_token", action=argparse.BooleanOptionalAction, default=False,
                    help="prepend BOS/EOS so every sentence token is predicted (default: the first token is "
                         "context only, as in the original)")
+    p.add_argument("--original_batch_weighting", action=argparse.BooleanOptionalAction, default=False,
+                   help="report as `perplexity` the original's figure: each batch's mean loss weighted by the "
+                        "batch's full token count, first tokens included (moves with --batch_size; the exact "
+                        "figure stays in `exact_perplexity`)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N sentences")
     p.add_argument("--output_file", default=None, help="results JSON")
     p.add_argument("--log_level", default="INFO")
@@ -47,10 +51,14 @@ def main(argv=None) -> int:
     model, tokenizer = load_model_for_eval(args.model_path, device, args.fp16, args.bf16)
     max_length = min(args.max_length, context_length(model, tokenizer))
     prefix = prefix_token_id(tokenizer) if args.prefix_token else None
-    result = corpus_perplexity(model, tokenizer, sentences, max_length, args.batch_size, prefix)
+    result = corpus_perplexity(model, tokenizer, sentences, max_length, args.batch_size, prefix,
+                               original_weighting=args.original_batch_weighting).as_dict()
+    original = result.pop("original_batch_perplexity")
+    if original is not None:
+        result.update(perplexity=original, exact_perplexity=result["perplexity"])
     results = {"task": "flores_ppl", "lang": flores_tag(args.lang), "split": args.split, "dataset": args.dataset,
                "model_path": args.model_path, "max_length": max_length, "prefix_token": args.prefix_token,
-               **result.as_dict()}
+               "batch_weighting": "original" if original is not None else "exact", **result}
     write_results(results, args.output_file)
     print(summary_line(results))
     return 0

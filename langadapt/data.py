@@ -3,9 +3,10 @@
 Every script accepts either form (DESIGN.md, Inputs). Local paths never touch the network and follow the
 rules `datasets.load_dataset(folder, name)` applies to a hub repo: splits from file names (`train.txt`,
 `validation.jsonl`, `data/test-00000.parquet`), configs from the README's `configs:` or, for a clone of a
-repo laid out by config (`data/20230601.hi/`, `eng-swh/*.parquet`), from subfolders. `save_to_disk`
-folders and single files load too. A split string may hold slices (`train[:10]`, `train[:50%]`,
-`train+validation`) wherever the data came from, and a config name that cannot be applied is an error.
+repo laid out by config (`data/20230601.hi/`, `eng-swh/*.parquet`), from subfolders when a config name
+picks one (without one, every file is read as datasets does). `save_to_disk` folders and single files
+load too. A split string may hold slices (`train[:10]`, `train[:50%]`, `train+validation`) wherever the
+data came from, and a config name that cannot be applied is an error.
 """
 from __future__ import annotations
 
@@ -73,10 +74,15 @@ def readme_configs(folder: Path) -> list[str]:
 def config_folders(folder: Path) -> dict[str, Path]:
     """Subfolders that are configs (a hub repo laid out by config), at the top or under `data/`.
 
-    A level counts when it holds no data file itself and its data-holding subfolders are not split names.
+    A level counts when it holds no data file itself and its data-holding subfolders are not split names; a
+    `data/` folder holding data files is the data (side folders such as `metadata/` are no configs).
     """
     for level in (folder / "data", folder):
-        if not level.is_dir() or any(p.is_file() and _is_data_file(p) for p in level.iterdir()):
+        if level.is_dir() and any(p.is_file() and _is_data_file(p) for p in level.iterdir()):
+            if level == folder / "data":
+                return {}
+            continue
+        if not level.is_dir():
             continue
         subfolders = {p.name: p for p in sorted(level.iterdir())
                       if p.is_dir() and p != folder / "data" and holds_data(p)}
@@ -151,14 +157,14 @@ def _load_folder(path: Path, config_name: Optional[str], streaming: bool, **load
     if (path / f"{path.name}.py").is_file():  # what datasets takes for a loading script
         raise script_dataset_error(str(path), f"found {path.name}.py")
     declared, subfolders = readme_configs(path), config_folders(path)
-    if not declared and subfolders:
-        if config_name is None and len(subfolders) > 1:
-            raise LangAdaptError(f"{path} holds one folder per config ({', '.join(subfolders)}): pass a config "
-                                 f"name (--dataset_config_name / --train_dataset.huggingface_dataset.name)")
-        config_name = config_name or next(iter(subfolders))
+    if not declared and subfolders and config_name:
         if config_name not in subfolders:
             raise ConfigError(f"{path} has no config {config_name!r}; configs there: {', '.join(subfolders)}")
         return _load_local(subfolders[config_name], None, streaming, **load_kwargs)
+    merged = not declared and len(subfolders) > 1  # datasets reads them all as one config
+    if merged:
+        logger.warning("%s: reading its subfolders %s together, as datasets does; pass a config name to read one",
+                       path, ", ".join(subfolders))
     if config_name and config_name not in declared:
         known = f"configs there: {', '.join(declared)}" if declared else \
             "it has no configs (no README `configs:`, no config subfolders)"
@@ -169,6 +175,10 @@ def _load_folder(path: Path, config_name: Optional[str], streaming: bool, **load
     try:
         return datasets.load_dataset(str(path), config_name, streaming=streaming, **load_kwargs)
     except (StopIteration, datasets.exceptions.DatasetGenerationError) as err:
+        if merged:
+            raise LangAdaptError(f"{path}: its subfolders ({', '.join(subfolders)}) do not read as one dataset; "
+                                 f"pass a config name (--dataset_config_name / "
+                                 f"--train_dataset.huggingface_dataset.name) to read one") from err
         raise _unreadable(err, path, "a dataset folder") from err
     except (ValueError, RuntimeError) as err:
         raise LangAdaptError(f"{path}: {err}") from err
@@ -201,13 +211,14 @@ def _load_hub(name: str, config_name: Optional[str], streaming: bool, **load_kwa
 
 def select_split(data, split: Optional[str], source: str):
     """`split` of `data` as `datasets` reads split strings: a name, slices (`train[:10]`, `train[10%:]`)
-    and sums (`train+validation`). A lone Dataset is taken as the split asked for."""
+    and sums (`train+validation`). A lone Dataset (a saved one) is the split it was saved as, else "train",
+    the name datasets gives a data file without a split in its name."""
     import datasets
 
     if split is None:
         return data
     if not isinstance(data, (datasets.DatasetDict, datasets.IterableDatasetDict)):
-        data = {split.split("[")[0].strip(): data}
+        data = {str(data.split or "train"): data}
     if split in data:
         return data[split]
     instruction = parse_split(split)

@@ -32,7 +32,7 @@ lim_Latn/li lin_Latn/ln lit_Latn/lt lmo_Latn ltg_Latn ltz_Latn/lb lua_Latn lug_L
 lvs_Latn/lv mag_Deva mai_Deva mal_Mlym/ml mar_Deva/mr min_Arab min_Latn mkd_Cyrl/mk mlt_Latn/mt mni_Beng
 mos_Latn mri_Latn/mi mya_Mymr/my nld_Latn/nl nno_Latn/nn nob_Latn/nb npi_Deva/ne nso_Latn nus_Latn nya_Latn/ny
 oci_Latn/oc ory_Orya/or pag_Latn pan_Guru/pa pap_Latn pbt_Arab/ps pes_Arab/fa plt_Latn/mg pol_Latn/pl
-por_Latn/pt prs_Arab/fa quy_Latn/qu ron_Latn/ro run_Latn/rn rus_Cyrl/ru sag_Latn/sg san_Deva/sa sat_Beng
+por_Latn/pt prs_Arab/fa quy_Latn/qu ron_Latn/ro run_Latn/rn rus_Cyrl/ru sag_Latn/sg san_Deva/sa sat_Olck
 scn_Latn shn_Mymr sin_Sinh/si slk_Latn/sk slv_Latn/sl smo_Latn/sm sna_Latn/sn snd_Arab/sd som_Latn/so
 sot_Latn/st spa_Latn/es srd_Latn/sc srp_Cyrl/sr ssw_Latn/ss sun_Latn/su swe_Latn/sv swh_Latn/sw szl_Latn
 tam_Taml/ta taq_Latn taq_Tfng tat_Cyrl/tt tel_Telu/te tgk_Cyrl/tg tgl_Latn/tl tha_Thai/th tir_Ethi/ti tpi_Latn
@@ -136,7 +136,8 @@ CODE_HINT = "use an ISO 639-1/3 code or a FLORES tag such as swh_Latn"
 def get_language(code: str, flag: str = "") -> Language:
     """Look up a language by any of its codes (case-insensitive); unknown codes list the closest ones.
 
-    A full tag in a script the table lacks (`swh_Arab`) gives the language of its 3-letter part. With the
+    A tag whose language is known but whose script or region is not a FLORES-200 one (`eng_Latm`, `sw_KE`,
+    `swh_Arab`) is refused with that language's tags, rather than failing later at data load. With the
     `flag` that gave the code, the error names it (`--lang swahili: ...`), so the user knows what to change.
     """
     key = _key(code)
@@ -144,7 +145,9 @@ def get_language(code: str, flag: str = "") -> Language:
         return _BY_CODE[key]
     base, _, script = key.partition("_")
     if script and base in _BY_CODE:
-        return _BY_CODE[base]
+        tags = [lang.flores for lang in _LANGUAGES if lang.iso3 == _BY_CODE[base].iso3]
+        raise LangAdaptError(f"{flag + ' ' if flag else ''}{code}: not a FLORES-200 tag; did you mean "
+                             f"{' or '.join(tags)}?")
     raise LangAdaptError(f"{flag} {code}: unknown language code{_closest(key)}; {CODE_HINT}" if flag else
                          f"unknown language code {code!r}{_closest(key)}")
 
@@ -168,13 +171,8 @@ def to_iso1(code: str) -> str:
 
 
 def flores_tag(code: str, dataset: str = "flores200") -> str:
-    """FLORES tag for `code`; `dataset` is "flores200" (facebook/flores, local files) or "flores_plus".
-
-    A full tag in another script than the table's (`swh_Arab`) is returned as given.
-    """
+    """FLORES tag for `code`; `dataset` is "flores200" (facebook/flores, local files) or "flores_plus"."""
     lang = get_language(code)
-    if "_" in code and _key(code) not in _BY_CODE:
-        return code
     return lang.flores_plus if dataset == "flores_plus" else lang.flores
 
 

@@ -43,7 +43,7 @@ def test_inspect_senses_finds_the_word_whose_senses_moved(tmp_path, tiny_backpac
     report = (out / "senses.md").read_text()
     movers = report.split("## The senses that moved most")[1].split("## Every word")[0]
     table = [line for line in movers.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert [line.split(" | ")[0] for line in table] == ["| house"] * 4 + ["| dog"] * 4
+    assert [line.split(" | ")[0] for line in table] == ["| \u2423house"] * 4 + ["| \u2423dog"] * 4
     # sense 0 of "house" read independently: mean sense over its tokens, scored by the output embedding
     with torch.no_grad():
         ids = torch.tensor([moved_ids])
@@ -64,5 +64,30 @@ def test_inspect_senses_words_from_flores_alignments(tmp_path, tiny_backpack_dir
     out = tmp_path / "out"
     main(["--model", tiny_backpack_dir, "--src", "eng_Latn", "--tgt", "swh_Latn", "--dataset", str(flores),
           "--alignments", str(align), "--top_pairs", "1", "--device", "cpu", "--out_dir", str(out)])
-    words = list(dict.fromkeys(r["word"] for r in json.loads((out / "senses.json").read_text())))
-    assert len(words) == 2 and "sense" in (out / "senses.md").read_text()
+    readings = json.loads((out / "senses.json").read_text())
+    forms = list(dict.fromkeys(r["form"] for r in readings))
+    assert forms == [" doctor", "Daktari"] and "### Daktari" in (out / "senses.md").read_text()
+    # "Daktari" occurs only sentence-initially: read from its own tokens, not " daktari"'s
+    from langadapt.models import load_causal_lm, load_tokenizer
+
+    tokenizer, model = load_tokenizer(tiny_backpack_dir), load_causal_lm(tiny_backpack_dir)
+    ids = tokenizer("Daktari", add_special_tokens=False)["input_ids"]
+    assert ids != tokenizer(" daktari", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        sense = model.backpack.sense_network(model.backpack.gpt2_model.wte(torch.tensor([ids])))[0, 1].mean(0).numpy()
+    order = np.argsort(-(model.lm_head.weight.detach().numpy() @ sense))
+    labels = [tokenizer.decode([int(t)]).replace(" ", "\u2423") for t in order]
+    labels = [s for s in labels if s and "\ufffd" not in s and s.isprintable()][:8]
+    assert next(r for r in readings if r["form"] == "Daktari" and r["sense"] == 1)["top"] == labels
+
+
+def test_an_empty_word_is_refused(tmp_path, tiny_backpack_dir, capsys):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "inspect_senses.py"), "--model", tiny_backpack_dir, "--words",
+                           "house", "", "--device", "cpu", "--out_dir", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and not (tmp_path / "o").exists()
+    assert proc.stderr.strip().splitlines()[-1] == ("error: --words '': an empty word has no tokens of its own (it "
+                                                     "would read the space token); give words with letters")

@@ -41,10 +41,11 @@ def backpack(tiny_backpack_dir):
     return load_causal_lm(tiny_backpack_dir).eval(), load_tokenizer(tiny_backpack_dir)
 
 
-def word_vectors(model, tokenizer, words):
+def word_vectors(model, tokenizer, words, first_word_space=False):
     """Per word, independently: its tokens (tokenised alone), mean senses [K, d], and its positions in the sentence."""
-    pieces = [tokenizer(w if i == 0 else " " + w, add_special_tokens=False)["input_ids"] for i, w in enumerate(words)]
-    ids = tokenizer(" ".join(words), add_special_tokens=False)["input_ids"]
+    pieces = [tokenizer(w if i == 0 and not first_word_space else " " + w, add_special_tokens=False)["input_ids"]
+              for i, w in enumerate(words)]
+    ids = tokenizer((" " if first_word_space else "") + " ".join(words), add_special_tokens=False)["input_ids"]
     assert ids == [t for piece in pieces for t in piece]  # the word pieces tile the sentence
     with torch.no_grad():
         out = model(input_ids=torch.tensor([ids]), output_hidden_states=True)
@@ -80,22 +81,26 @@ def hand_alignments(tmp_path, count=12):
     return path, src, tgt
 
 
-def test_topology_and_procrustes_match_an_independent_per_word_computation(tmp_path, tiny_backpack_dir, backpack):
+@pytest.mark.parametrize("first_word_space", [False, True])
+def test_topology_and_procrustes_match_an_independent_per_word_computation(tmp_path, tiny_backpack_dir, backpack,
+                                                                           first_word_space):
+    """Target word 0 is aligned: --first_word_space reads it as " word", the original's tokenisation."""
     model, tokenizer = backpack
     align, src, tgt = hand_alignments(tmp_path)
     out = tmp_path / "run"
     load_script("run_ablations").main(
         ["--model", tiny_backpack_dir, "--src", "eng_Latn", "--tgt", "swh_Latn", "--split", "devtest",
          "--dataset", str(FLORES), "--alignments", str(align), "--out_dir", str(out), "--batch_size", "5",
-         "--sense_pool_temp", "0.7", "--do_sense_topology", "--do_protocrustes"])
+         "--sense_pool_temp", "0.7", "--do_sense_topology", "--do_protocrustes",
+         *(["--first_word_space"] if first_word_space else [])])
     metrics = json.loads((out / "metrics.json").read_text())
     rows = (out / "sense_topology_rho.csv").read_text().splitlines()
     assert rows[0] == "sentence_idx,word_src,word_tgt,rho" and len(rows) == 1 + 24
     expected_rho, sources, targets = [], [], []
     for n in range(12):
         ws, wt = src[n].split(), tgt[n].split()
-        s_senses, s_pos, s_hidden = word_vectors(model, tokenizer, ws)
-        t_senses, t_pos, t_hidden = word_vectors(model, tokenizer, wt)
+        s_senses, s_pos, s_hidden = word_vectors(model, tokenizer, ws, first_word_space)
+        t_senses, t_pos, t_hidden = word_vectors(model, tokenizer, wt, first_word_space)
         for i, j in ((1, 0), (2, 1)):
             expected_rho.append(spearmanr(triangle(s_senses[i]), triangle(t_senses[j])).statistic)
             sources.append(pooled(s_senses[i], s_pos[i], s_hidden, 0.7))
@@ -142,6 +147,23 @@ def test_run_ablations_original_command_line_with_eflomal_writes_every_artifact(
     assert "alignment: " in (out / "ablation.log").read_text()
     saved = (out / "alignments.txt").read_text().splitlines()
     assert len(saved) == 64 and sum(len(line.split()) for line in saved) == m["counts"]["aligned_pairs"]
+
+
+def test_first_word_space_is_the_originals_gpt2_tokenisation(tiny_backpack_dir):
+    """The original: a GPT-2 tokenizer with add_prefix_space=True, called with is_split_into_words."""
+    from transformers import GPT2Tokenizer
+
+    from langadapt.analysis.features import word_token_spans
+    from langadapt.models import load_tokenizer
+
+    original = GPT2Tokenizer.from_pretrained(tiny_backpack_dir, add_prefix_space=True)
+    ours = load_tokenizer(tiny_backpack_dir)
+    for text in sentences("eng_Latn")[:16] + sentences("swh_Latn")[:16]:
+        words = text.split()
+        encoding = original([words], is_split_into_words=True, add_special_tokens=False)
+        assert word_token_spans(ours, words, 512, leading_space=True) == (encoding["input_ids"][0],
+                                                                          encoding.word_ids(0))
+        assert word_token_spans(ours, words, 512)[0] == ours(text, add_special_tokens=False)["input_ids"]
 
 
 def test_eflomal_aligns_the_obvious_word_pairs():
@@ -225,6 +247,35 @@ def test_sense_collapse_matches_a_per_sentence_computation(tmp_path, tiny_backpa
     assert results["entropy_mean"] == pytest.approx(entropy / positions, abs=1e-5)
     assert results["log_num_senses"] == pytest.approx(math.log(4))
     assert results["offdiag_cosine_mean"] == pytest.approx(offcos / positions, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def peaky_backpack_dir(tmp_path_factory, tiny_tokenizer):
+    """The tiny Backpack initialised with std 0.2: per-batch and per-token means differ visibly."""
+    from langadapt.toy_models import save_tiny_model, tiny_backpack_config
+
+    folder = tmp_path_factory.mktemp("peaky-backpack")
+    return save_tiny_model(tiny_backpack_config(len(tiny_tokenizer), initializer_range=0.2), tiny_tokenizer, folder)
+
+
+# sensia's run_ablation_sense_collapse (ce_from_logits per batch, mean over batches) on that model, --batch-size 1,
+# the first 12 demo Swahili devtest sentences. Our per-token default gives full 8.20265, topk (k=1) 6.60743.
+SENSIA_COLLAPSE = {1: (8.21643610795339, 6.602559844652812, 6.170249263445537),
+                   2: (8.21643610795339, 6.356334328651428, 6.170249263445537)}
+
+
+@pytest.mark.parametrize("topk", list(SENSIA_COLLAPSE))
+def test_per_batch_ce_reproduces_the_originals_figures(tmp_path, peaky_backpack_dir, topk):
+    (tmp_path / "fl" / "devtest").mkdir(parents=True)
+    (tmp_path / "fl" / "devtest" / "swh_Latn.devtest").write_text("\n".join(sentences("swh_Latn")[:12]) + "\n")
+    out = tmp_path / "collapse.json"
+    load_script("run_ablation_sense_collapse").main(
+        ["--ckpt", peaky_backpack_dir, "--dataset", str(tmp_path / "fl"), "--batch-size", "1", "--device", "cpu",
+         "--inference-topk", str(topk), "--per-batch-ce", "--output-file", str(out), "--log-level", "WARNING"])
+    results = json.loads(out.read_text())
+    assert results["ce_averaging"] == "per_batch"
+    assert (results["ce_full"], results["ce_topk"], results["ce_uniform"]) == pytest.approx(SENSIA_COLLAPSE[topk],
+                                                                                            abs=1e-5)
 
 
 def test_sense_collapse_bad_input(tiny_backpack_dir, tiny_gpt2_dir, capsys):

@@ -52,6 +52,17 @@ def test_training_lowers_eval_loss_and_writes_model_tokenizer_and_metrics(tiny_b
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
     assert json.loads((out / "config.json").read_text())["model_type"] == "backpack-gpt2"
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-15", "checkpoint-30"]
+    # the original run_clm's result keys: blocks used, and the Trainer's 6 x tokens x non-embedding parameters
+    from transformers import AutoTokenizer
+
+    from langadapt.models import load_causal_lm
+
+    train = json.loads((out / "train_results.json").read_text())
+    blocks = blocks_as_the_original_makes_them(TRAIN, AutoTokenizer.from_pretrained(tiny_backpack_dir), 32, 10 ** 6)
+    assert train["train_samples"] == len(blocks) == after["train_samples"]
+    params = load_causal_lm(tiny_backpack_dir).num_parameters(exclude_embeddings=True)
+    assert train["total_flos"] == 6 * 30 * 4 * 32 * params
+    assert json.loads((out / "eval_results.json").read_text())["eval_samples"] == 16 == after["eval_samples"]
 
 
 def test_freeze_weights_trains_only_the_head(tiny_backpack_dir, tmp_path):
@@ -299,19 +310,21 @@ def blocks_as_the_original_makes_them(path, tokenizer, block_size, count):
     return torch.tensor(blocks[:count])
 
 
-def test_reported_eval_loss_is_the_mean_nll_per_predicted_token(tiny_backpack_dir, tmp_path):
+@pytest.mark.parametrize("fixture", ["tiny_backpack_dir", "tiny_gpt2_dir"])
+def test_reported_eval_loss_is_the_mean_nll_per_predicted_token(request, fixture, tmp_path):
     """Recomputed directly: total NLL over every next-token prediction / their count (10 blocks in eval
-    batches of 4, 4, 2, so batch means would not do)."""
+    batches of 4, 4, 2, so batch means would not do). Stock GPT-2 too: transformers counted its L labels."""
     from transformers import AutoTokenizer
 
     from langadapt.models import load_causal_lm
 
-    argv = clm_args(tiny_backpack_dir, tmp_path / "e", "--do_eval", "--max_eval_samples", "10",
+    path = request.getfixturevalue(fixture)
+    argv = clm_args(path, tmp_path / "e", "--do_eval", "--max_eval_samples", "10",
                     "--per_device_eval_batch_size", "4")
     metrics = train_clm(*parse_clm_arguments(argv))
-    ids = blocks_as_the_original_makes_them(VALID, AutoTokenizer.from_pretrained(tiny_backpack_dir), 32, 10)
+    ids = blocks_as_the_original_makes_them(VALID, AutoTokenizer.from_pretrained(path), 32, 10)
     assert ids.shape == (10, 32)
-    model = load_causal_lm(tiny_backpack_dir).eval()
+    model = load_causal_lm(path).eval()
     with torch.no_grad():
         logits = model(ids).logits
     nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).double(),
@@ -321,6 +334,28 @@ def test_reported_eval_loss_is_the_mean_nll_per_predicted_token(tiny_backpack_di
     assert metrics["perplexity"] == pytest.approx(math.exp(expected), rel=1e-5)
     accuracy = (logits[:, :-1].argmax(-1) == ids[:, 1:]).double().mean().item()
     assert metrics["eval_accuracy"] == pytest.approx(accuracy) == metrics["eval_token_accuracy"]
+
+
+@pytest.mark.parametrize("fixture", ["tiny_backpack_dir", "tiny_gpt2_dir"])
+def test_label_smoothing_shifts_like_a_causal_lm(request, fixture, tmp_path):
+    """--label_smoothing_factor e: (1 - e) * mean NLL of the next token + e * mean over next-token positions
+    of the mean -log p over the vocabulary (the Trainer's LabelSmoother with shift_labels), for a Backpack as
+    for GPT-2; the Trainer alone scored a Backpack's positions against their own tokens, over L-1."""
+    from transformers import AutoTokenizer
+
+    from langadapt.models import load_causal_lm
+
+    path, eps = request.getfixturevalue(fixture), 0.1
+    argv = clm_args(path, tmp_path / "e", "--do_eval", "--max_eval_samples", "10", "--per_device_eval_batch_size",
+                    "4", "--label_smoothing_factor", str(eps))
+    metrics = train_clm(*parse_clm_arguments(argv))
+    ids = blocks_as_the_original_makes_them(VALID, AutoTokenizer.from_pretrained(path), 32, 10)
+    model = load_causal_lm(path).eval()
+    with torch.no_grad():
+        neg_logp = -model(ids).logits[:, :-1].double().log_softmax(-1)
+    nll = neg_logp.gather(-1, ids[:, 1:, None]).mean()
+    expected = (1 - eps) * nll + eps * neg_logp.mean()
+    assert metrics["eval_loss"] == pytest.approx(expected.item(), abs=1e-5)
 
 
 def test_training_loss_is_per_predicted_token(tiny_backpack_dir):

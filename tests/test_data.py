@@ -103,7 +103,8 @@ def test_config_subfolders_are_configs(tmp_path):
     clone = _pair_clone(tmp_path / "clone")
     hau = load_any_dataset(str(clone), "eng-hau", split="train")
     assert [row["translation"]["hau"] for row in hau] == ["gida", "gida!"]
-    with pytest.raises(LangAdaptError, match=r"one folder per config \(eng-hau, eng-swh\): pass a config"):
+    with pytest.raises(LangAdaptError, match=r"subfolders \(eng-hau, eng-swh\) do not read as one dataset; pass a "
+                                             r"config"):  # datasets reads every file and fails on their two schemas
         load_any_dataset(str(clone), split="train")
     with pytest.raises(LangAdaptError, match="no config 'eng-yor'; configs there: eng-hau, eng-swh"):
         load_any_dataset(str(clone), "eng-yor")
@@ -185,3 +186,42 @@ def test_evaluation_data_path_takes_slices(tmp_path):
     _jsonl(tmp_path / "xcopa.jsonl", [{"premise": str(i)} for i in range(6)])
     rows = pick_local_split(load_any_dataset(str(tmp_path / "xcopa.jsonl")), "test[:2]", "xcopa.jsonl")
     assert rows["premise"] == ["0", "1"]
+
+
+def _datasets_rows(folder, split="train"):
+    """What `datasets.load_dataset` itself reads from a local folder: the reference for our rules."""
+    import datasets
+
+    return datasets.load_dataset(str(folder), split=split)["text"]
+
+
+def test_hub_clone_with_a_side_folder_reads_data(tmp_path):
+    """data/ plus metadata/stats.json and a README without YAML: datasets reads data/ (40 rows)."""
+    clone = tmp_path / "clone"
+    _jsonl(clone / "data" / "train.jsonl", [{"text": f"row {i}"} for i in range(40)])
+    _jsonl(clone / "metadata" / "stats.json", [{"text": "NOT DATA stats"}])
+    (clone / "README.md").write_text("# a card without a YAML header\n")
+    expected = _datasets_rows(clone)
+    assert len(expected) == 40 and "NOT DATA stats" not in expected
+    assert load_any_dataset(str(clone), split="train")["text"] == expected
+
+
+def test_part_folders_without_readme_read_as_datasets_does(tmp_path):
+    _jsonl(tmp_path / "parts" / "part1" / "train.jsonl", [{"text": f"p1 {i}"} for i in range(10)])
+    _jsonl(tmp_path / "parts" / "part2" / "train.jsonl", [{"text": f"p2 {i}"} for i in range(12)])
+    expected = _datasets_rows(tmp_path / "parts")
+    assert len(expected) == 22
+    assert load_any_dataset(str(tmp_path / "parts"), split="train")["text"] == expected
+    assert load_any_dataset(str(tmp_path / "parts"), "part2", split="train")["text"] == expected[10:]
+
+
+def test_a_saved_single_dataset_has_only_its_own_split(tmp_path):
+    from datasets import Dataset
+
+    Dataset.from_list([{"text": "x"}, {"text": "y"}]).save_to_disk(str(tmp_path / "saved"))
+    assert load_any_dataset(str(tmp_path / "saved"), split="train[:1]")["text"] == ["x"]
+    with pytest.raises(LangAdaptError, match="no split 'validation'; available: train"):  # datasets: Unknown split
+        load_any_dataset(str(tmp_path / "saved"), split="validation")
+    _jsonl(tmp_path / "v.jsonl", [{"text": "v"}])
+    load_any_dataset(str(tmp_path / "v.jsonl"), split="train").save_to_disk(str(tmp_path / "named"))
+    assert load_any_dataset(str(tmp_path / "named"), split="train")["text"] == ["v"]

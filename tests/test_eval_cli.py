@@ -144,3 +144,50 @@ def test_script_exits_2_with_one_line_error(tiny_gpt2_dir):
     proc = subprocess.run([sys.executable, "run_eval.py", "--model_path", tiny_gpt2_dir, "--task", "xcopa",
                            "--lang", "xx", "--data_path", XCOPA], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: --lang xx")
+
+
+# sensia's run_eval (iter_xcopa + _sum_nll, -(nll / norm)) on the bundled XCOPA rows with the tiny GPT-2,
+# --batch_size 3: the hypothesis opens the template, so it is found at token 0 (its first token unscored,
+# the score still divided by its whole length). Before the fix: acc 0.75 with --use_mean_nll, sensia 0.25.
+SENSIA_TEMPLATE_AT_0 = {
+    (): [-66.211586, -72.123154, -84.496094, -78.013275, -53.244926, -83.311241, -53.511459, -71.359161,
+         -41.751434, -41.843452, -78.179405, -71.776833, -102.363586, -60.693398, -77.688225, -72.025948],
+    ("--use_mean_nll",): [-5.517632, -5.547935, -5.633073, -5.572377, -5.324492, -5.554083, -5.351146, -5.489166,
+                          -5.218929, -5.230432, -5.584243, -5.521295, -5.686866, -5.517581, -5.549159, -5.540458],
+}
+
+
+@pytest.mark.parametrize("flags", list(SENSIA_TEMPLATE_AT_0))
+def test_template_opening_with_the_hypothesis_scores_as_sensia(tmp_path, tiny_gpt2_dir, flags):
+    results, samples = run(tmp_path, tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", "--data_path", XCOPA,
+                           "--template", "{hypothesis} kwa sababu {premise}", "--batch_size", "3", *flags)
+    assert [x for s in samples for x in s["scores"]] == pytest.approx(SENSIA_TEMPLATE_AT_0[flags], abs=2e-5)
+    assert results["metrics"]["acc"] == 0.25
+
+
+# sensia's evaluate_tatoeba (direction both, max_length 128) on the tiny Backpack, 64 pairs: the demo English
+# FLORES sentences against themselves (first 32) and their Swahili (last 32). It pools every sentence of a
+# batch from the batch's last sentence's states: right only at batch size 1, which our default equals.
+SENSIA_RECALL = {1: (0.5, 0.515625), 8: (0.390625, 0.390625), 64: (0.015625, 0.03125)}
+
+
+@pytest.mark.parametrize("batch_size", list(SENSIA_RECALL))
+def test_original_retrieval_indexing_reproduces_sensias_recall(tmp_path, tiny_backpack_dir, batch_size):
+    demo = "examples/data/flores_demo/devtest/{}.devtest"
+    en = open(demo.format("eng_Latn"), encoding="utf-8").read().splitlines()
+    sw = open(demo.format("swh_Latn"), encoding="utf-8").read().splitlines()
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("src\ttgt\n" + "".join(f"{a}\t{b}\n" for a, b in zip(en, en[:32] + sw[32:])), encoding="utf-8")
+    args = ["--task", "tatoeba_retrieval", "--lang", "swh", "--tatoeba_file", str(pairs), "--tatoeba_dir", "both",
+            "--batch_size", str(batch_size)]
+    original, _ = run(tmp_path, tiny_backpack_dir, *args, "--original_retrieval_indexing")
+    metrics = original["metrics"]
+    assert (metrics["recall@1_src2tgt"], metrics["recall@1_tgt2src"]) == SENSIA_RECALL[batch_size]
+    fixed, _ = run(tmp_path, tiny_backpack_dir, *args)
+    assert (fixed["metrics"]["recall@1_src2tgt"], fixed["metrics"]["recall@1_tgt2src"]) == SENSIA_RECALL[1]
+
+
+def test_original_retrieval_indexing_is_refused_for_other_tasks(tiny_gpt2_dir):
+    with pytest.raises(LangAdaptError, match="--original_retrieval_indexing applies to tatoeba_retrieval"):
+        run_eval.main(["--model_path", tiny_gpt2_dir, "--task", "xcopa", "--lang", "sw", "--data_path", XCOPA,
+                       "--original_retrieval_indexing"])

@@ -85,10 +85,22 @@ def test_original_rows_score_the_option_tokenised_alone_where_it_last_occurs(tin
     assert row.tokens == ids("Nyumba ni jengo") + ids("\n") + ids("Q: ") + ids("nini?") + ids("\nA: ") + ids("jengo")
     assert row.n_scored == len(ids("jengo"))
     found = original_rows(tok, [(("jengo is here.",), "jengo")], 512).rows[0]  # occurs only at the start
-    whole = ids("jengo is here.")
-    assert found.tokens == whole and found.n_scored == len(ids("jengo"))  # not found past 0: the last tokens
+    m = len(ids("jengo"))  # sensia's _align_labels: pos 0, labels[0:m]; the shift never predicts token 0
+    assert found.tokens == ids("jengo is here.")[:m] and found.n_scored == m - 1 and found.norm_tokens == m
+    one = original_rows(tok, [(("A is here.",), "A")], 512).rows[0]
+    assert one.n_scored == 0 and one.norm_tokens == 1  # sensia: nll 0 over no label, divided by 1
+    absent = original_rows(tok, [(("is here.",), "jengo is here.")], 512).rows[0]  # not found, longer than the row
+    assert absent.n_scored == len(ids("is here.")) - 1 and absent.norm_tokens == len(ids("is here."))
     cut = original_rows(tok, [(("The quick brown fox jumps over the lazy dog.\nsleeps",), "sleeps")], 6).rows[0]
     assert cut.tokens == ids("The quick brown fox jumps over the lazy dog.\nsleeps")[-6:][: len(cut.tokens)]
+
+
+def test_a_row_with_no_scored_token_scores_zero(tiny_gpt2_dir):
+    model, tok = load_causal_lm(tiny_gpt2_dir).eval(), load_tokenizer(tiny_gpt2_dir)
+    rows = [OptionRow([5], 0, 1), OptionRow([5, 6, 7], 2)]
+    scores = LoglikelihoodScorer(model, tok.pad_token_id, 128, progress=False).score([rows])[0]
+    assert (scores[0].logprob, scores[0].n_tokens) == (0.0, 1)
+    assert scores[1].logprob == pytest.approx(direct_row(model, rows[1]), abs=1e-4) and scores[1].n_tokens == 2
 
 
 def test_greedy_flag_marks_argmax_continuations(tiny_gpt2_dir):

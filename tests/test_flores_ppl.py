@@ -84,3 +84,32 @@ def test_cli_writes_results(tmp_path, tiny_gpt2_dir):
     results = json.loads(out.read_text())
     assert results["sentences"] == 4 and results["perplexity"] == pytest.approx(math.exp(results["nll_per_token"]))
     assert results["bits_per_char"] >= results["bits_per_byte"] > 0
+
+
+@pytest.fixture(scope="module")
+def peaky_gpt2_dir(tmp_path_factory, tiny_tokenizer):
+    """The tiny GPT-2 initialised with std 0.2: sentences' NLLs differ enough for batch weighting to show."""
+    from langadapt.toy_models import save_tiny_model, tiny_gpt2_config
+
+    folder = tmp_path_factory.mktemp("peaky-gpt2")
+    return save_tiny_model(tiny_gpt2_config(len(tiny_tokenizer), initializer_range=0.2), tiny_tokenizer, folder)
+
+
+# sensia's run_flores_ppl compute_perplexity on this model and the 64 demo Swahili sentences, max_length 128;
+# with the whole split in one batch (64) its figure is the exact one, ours by default.
+SENSIA_FLORES = {1: 823.6477596558559, 7: 823.8829374536062, 64: 823.9665420477983}
+
+
+@pytest.mark.parametrize("batch_size", list(SENSIA_FLORES))
+def test_original_batch_weighting_reproduces_sensias_figure(tmp_path, peaky_gpt2_dir, batch_size):
+    out = tmp_path / "ppl.json"
+    args = ["--model_path", peaky_gpt2_dir, "--lang", "swh", "--dataset", "examples/data/flores_demo",
+            "--batch_size", str(batch_size), "--output_file", str(out), "--log_level", "WARNING"]
+    assert run_flores_ppl.main(args + ["--original_batch_weighting"]) == 0
+    original = json.loads(out.read_text())
+    assert original["batch_weighting"] == "original"
+    assert original["perplexity"] == pytest.approx(SENSIA_FLORES[batch_size], rel=1e-6)
+    assert original["exact_perplexity"] == pytest.approx(SENSIA_FLORES[64], rel=1e-6)
+    assert run_flores_ppl.main(args) == 0
+    exact = json.loads(out.read_text())
+    assert exact["perplexity"] == pytest.approx(SENSIA_FLORES[64], rel=1e-6) and "exact_perplexity" not in exact

@@ -38,8 +38,9 @@ def test_unknown_code_lists_nearest():
         get_language("swx")
 
 
-def test_script_variant_tag_is_kept():
-    assert flores_tag("swh_Arab") == "swh_Arab"
+def test_tag_in_a_script_flores_lacks_is_refused():
+    with pytest.raises(LangAdaptError, match="swh_Arab: not a FLORES-200 tag; did you mean swh_Latn"):
+        flores_tag("swh_Arab")
 
 
 # ------------------------------------------------------------------------------------------ data order

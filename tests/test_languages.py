@@ -124,3 +124,48 @@ def test_run_eval_languages(tmp_path, tiny_gpt2_dir, code, tag):
     assert run_eval.main(["--model_path", tiny_gpt2_dir, "--task", "belebele", "--lang", code, "--data_path",
                           str(data), "--output_file", str(out), "--log_level", "WARNING"]) == 0
     assert json.loads(out.read_text())["n_examples"] == 1 + list(FILES).index(tag)
+
+
+# The 204 file names of flores200_dataset/ (FLORES-200's README table), Santali as sat_Olck.
+FLORES200_TAGS = """
+    ace_Arab ace_Latn acm_Arab acq_Arab aeb_Arab afr_Latn ajp_Arab aka_Latn als_Latn amh_Ethi apc_Arab arb_Arab
+    arb_Latn ars_Arab ary_Arab arz_Arab asm_Beng ast_Latn awa_Deva ayr_Latn azb_Arab azj_Latn bak_Cyrl bam_Latn
+    ban_Latn bel_Cyrl bem_Latn ben_Beng bho_Deva bjn_Arab bjn_Latn bod_Tibt bos_Latn bug_Latn bul_Cyrl cat_Latn
+    ceb_Latn ces_Latn cjk_Latn ckb_Arab crh_Latn cym_Latn dan_Latn deu_Latn dik_Latn dyu_Latn dzo_Tibt ell_Grek
+    eng_Latn epo_Latn est_Latn eus_Latn ewe_Latn fao_Latn fij_Latn fin_Latn fon_Latn fra_Latn fur_Latn fuv_Latn
+    gaz_Latn gla_Latn gle_Latn glg_Latn grn_Latn guj_Gujr hat_Latn hau_Latn heb_Hebr hin_Deva hne_Deva hrv_Latn
+    hun_Latn hye_Armn ibo_Latn ilo_Latn ind_Latn isl_Latn ita_Latn jav_Latn jpn_Jpan kab_Latn kac_Latn kam_Latn
+    kan_Knda kas_Arab kas_Deva kat_Geor kaz_Cyrl kbp_Latn kea_Latn khk_Cyrl khm_Khmr kik_Latn kin_Latn kir_Cyrl
+    kmb_Latn kmr_Latn knc_Arab knc_Latn kon_Latn kor_Hang lao_Laoo lij_Latn lim_Latn lin_Latn lit_Latn lmo_Latn
+    ltg_Latn ltz_Latn lua_Latn lug_Latn luo_Latn lus_Latn lvs_Latn mag_Deva mai_Deva mal_Mlym mar_Deva min_Arab
+    min_Latn mkd_Cyrl mlt_Latn mni_Beng mos_Latn mri_Latn mya_Mymr nld_Latn nno_Latn nob_Latn npi_Deva nso_Latn
+    nus_Latn nya_Latn oci_Latn ory_Orya pag_Latn pan_Guru pap_Latn pbt_Arab pes_Arab plt_Latn pol_Latn por_Latn
+    prs_Arab quy_Latn ron_Latn run_Latn rus_Cyrl sag_Latn san_Deva sat_Olck scn_Latn shn_Mymr sin_Sinh slk_Latn
+    slv_Latn smo_Latn sna_Latn snd_Arab som_Latn sot_Latn spa_Latn srd_Latn srp_Cyrl ssw_Latn sun_Latn swe_Latn
+    swh_Latn szl_Latn tam_Taml taq_Latn taq_Tfng tat_Cyrl tel_Telu tgk_Cyrl tgl_Latn tha_Thai tir_Ethi tpi_Latn
+    tsn_Latn tso_Latn tuk_Latn tum_Latn tur_Latn twi_Latn tzm_Tfng uig_Arab ukr_Cyrl umb_Latn urd_Arab uzn_Latn
+    vec_Latn vie_Latn war_Latn wol_Latn xho_Latn ydd_Hebr yor_Latn yue_Hant zho_Hans zho_Hant zsm_Latn zul_Latn
+""".split()
+
+
+def test_the_table_holds_exactly_the_datasets_tags():
+    assert len(FLORES200_TAGS) == 204
+    assert set(known_codes()) - {"fry_Latn", "lat_Latn", "sco_Latn"} == set(FLORES200_TAGS)
+    assert flores_tag("sat") == flores_tag("sat_olck") == "sat_Olck"
+
+
+@pytest.mark.parametrize("code, suggestion", [("eng_Latm", "eng_Latn"), ("sw_KE", "swh_Latn"),
+                                              ("kas_Latn", "kas_Arab or kas_Deva")])
+def test_typod_or_region_tags_are_refused_with_the_languages_tags(code, suggestion):
+    with pytest.raises(LangAdaptError, match=f"^--lang {code}: not a FLORES-200 tag; did you mean {suggestion}\\?$"):
+        get_language(code, "--lang")
+
+
+def test_a_region_tag_is_a_one_line_error_before_data_load(tiny_gpt2_dir):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "run_flores_ppl.py", "--model_path", tiny_gpt2_dir, "--lang", "sw_KE",
+                           "--dataset", "examples/data/eval/flores"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: --lang sw_KE: not a FLORES-200 tag; did you mean swh_Latn?"

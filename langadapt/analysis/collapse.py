@@ -2,7 +2,9 @@
 
 The output o = sum_k c_k, c_k = alpha_k @ senses_k (the per-sense contributions). Each variant replaces
 o per token and goes through the LM head; cross-entropy is summed over predicted tokens and divided by
-their count (per token over the split, not per batch). Variants:
+their count (per token over the split, not per batch; `per_batch_ce` gives the original's mean over batches
+of each batch's per-token mean, which weights a short batch like a long one and moves with the batch size).
+Variants:
 - full: o itself.
 - topk (the original's): the mean of the k contributions with the largest mixture weight.
 - topk_scaled: the sum of those k contributions, rescaled to |o| (k = K gives o back).
@@ -64,6 +66,7 @@ def offdiag_cosine(senses: torch.Tensor) -> torch.Tensor:
 class CollapseTotals:
     """Running sums over the split: NLL per variant over predicted tokens, statistics over real tokens."""
     nll: dict = field(default_factory=lambda: {v: 0.0 for v in VARIANTS})
+    batch_ce: dict = field(default_factory=lambda: {v: [] for v in VARIANTS})  # each batch's per-token mean
     predicted_tokens: int = 0
     entropy_sum: float = 0.0
     offcos_sum: float = 0.0
@@ -74,9 +77,14 @@ class CollapseTotals:
     def running_ce(self) -> dict:
         return {v: self.nll[v] / max(self.predicted_tokens, 1) for v in VARIANTS}
 
-    def result(self, compute_entropy: bool, compute_offcos: bool) -> dict:
-        out = {f"ce_{v}": ce for v, ce in self.running_ce().items()}
-        out.update({f"ppl_{v}": math.exp(min(ce, 700)) for v, ce in self.running_ce().items()})
+    def per_batch_ce(self) -> dict:
+        return {v: sum(self.batch_ce[v]) / max(len(self.batch_ce[v]), 1) for v in VARIANTS}
+
+    def result(self, compute_entropy: bool, compute_offcos: bool, per_batch_ce: bool = False) -> dict:
+        ces = self.per_batch_ce() if per_batch_ce else self.running_ce()
+        out = {f"ce_{v}": ce for v, ce in ces.items()}
+        out.update({f"ppl_{v}": math.exp(min(ce, 700)) for v, ce in ces.items()})
+        out["ce_averaging"] = "per_batch" if per_batch_ce else "per_token"
         out.update(predicted_tokens=self.predicted_tokens, sentences=self.sentences, num_senses=self.num_senses)
         if compute_entropy:
             out.update(entropy_mean=self.entropy_sum / max(self.real_tokens, 1),
@@ -98,7 +106,9 @@ def add_batch(totals: CollapseTotals, model, ids: torch.Tensor, mask: torch.Tens
     targets = ids[:, 1:][predicted]
     for name, hidden in variant_hidden(contributions, weights, topk).items():
         logits = model.lm_head(hidden[:, :-1][predicted].to(model.lm_head.weight.dtype)).float()
-        totals.nll[name] += float(F.cross_entropy(logits, targets, reduction="sum"))
+        nll = float(F.cross_entropy(logits, targets, reduction="sum"))
+        totals.nll[name] += nll
+        totals.batch_ce[name].append(nll / max(int(predicted.sum()), 1))
     totals.predicted_tokens += int(predicted.sum())
     totals.real_tokens += int(real.sum())
     totals.sentences += ids.shape[0]
@@ -111,7 +121,7 @@ def add_batch(totals: CollapseTotals, model, ids: torch.Tensor, mask: torch.Tens
 
 def sense_collapse(model, tokenizer, sentences: Sequence[str], batch_size: int, max_length: int, topk: int,
                    tau: float = 1.0, compute_entropy: bool = False, compute_offcos: bool = False,
-                   log_interval: int = 0, logger=None, progress: bool = True) -> dict:
+                   log_interval: int = 0, logger=None, progress: bool = True, per_batch_ce: bool = False) -> dict:
     """The collapse metrics over `sentences` (each truncated to `max_length` tokens)."""
     from ..progress import progress_bar
 
@@ -130,4 +140,4 @@ def sense_collapse(model, tokenizer, sentences: Sequence[str], batch_size: int, 
                          "CE_unif": f"{running['uniform']:.3f}"})
         if log_interval and logger is not None and number % log_interval == 0:
             logger.info("[%d/%d] %s", number, len(bar), "  ".join(f"CE({k})={v:.3f}" for k, v in running.items()))
-    return totals.result(compute_entropy, compute_offcos)
+    return totals.result(compute_entropy, compute_offcos, per_batch_ce)

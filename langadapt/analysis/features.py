@@ -2,9 +2,11 @@
 
 Sentences are tokenised as running text and each token is assigned to the whitespace word its first
 character belongs to (character offsets; a separating space belongs to the word after it, as a
-byte-level BPE's leading-space token does), so a word's subwords are the tokens the model saw in context. Per word: the mean of its subwords' K sense vectors [K, d], the mean contextual hidden state
-[d], and the sense-gating scores sum_p <h_p, s_kp> [K] (the original's mixture). Words are pooled with
-one membership matrix per batch: one forward per side per batch, no per-word model call.
+byte-level BPE's leading-space token does), so a word's subwords are the tokens the model saw in context
+(`leading_space`: the original's " word" for every word, the first included). Per word: the mean of its
+subwords' K sense vectors [K, d], the mean contextual hidden state [d], and the sense-gating scores
+sum_p <h_p, s_kp> [K] (the original's mixture). Words are pooled with one membership matrix per batch:
+one forward per side per batch, no per-word model call.
 """
 from __future__ import annotations
 
@@ -27,14 +29,18 @@ def require_backpack(model, name: str) -> None:
                              f"(model_type {getattr(model.config, 'model_type', '?')})")
 
 
-def word_token_spans(tokenizer, words: Sequence[str], max_length: int) -> tuple[list[int], list[int]]:
-    """Token ids of " ".join(words) (truncated to `max_length`) and each token's word index (-1: empty token)."""
+def word_token_spans(tokenizer, words: Sequence[str], max_length: int,
+                     leading_space: bool = False) -> tuple[list[int], list[int]]:
+    """Token ids of " ".join(words) (truncated to `max_length`) and each token's word index (-1: empty token).
+
+    `leading_space` puts a space before the first word too: the original's add_prefix_space +
+    is_split_into_words, which encodes every word of a byte-level BPE as " word"."""
     if not getattr(tokenizer, "is_fast", False):
         raise LangAdaptError("the analyses need a fast tokenizer (character offsets); pass --tokenizer")
-    text = " ".join(words)
+    text = (" " if leading_space else "") + " ".join(words)
     owner = []  # the word each character belongs to; a separating space belongs to the word after it
     for index, word in enumerate(words):
-        owner += [index] * (len(word) + (index > 0))
+        owner += [index] * (len(word) + (index > 0 or leading_space))
     encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
     ids, word_of = [], []
     for token, (start, end) in zip(encoding["input_ids"][:max_length], encoding["offset_mapping"][:max_length]):
@@ -53,9 +59,10 @@ class WordFeatures:
 
 
 @torch.inference_mode()
-def word_features(model, tokenizer, sentences: Sequence[Sequence[str]], device, max_length: int) -> WordFeatures:
+def word_features(model, tokenizer, sentences: Sequence[Sequence[str]], device, max_length: int,
+                  leading_space: bool = False) -> WordFeatures:
     """One forward over a batch of word-split sentences, pooled per word."""
-    spans = [word_token_spans(tokenizer, words, max_length) for words in sentences]
+    spans = [word_token_spans(tokenizer, words, max_length, leading_space) for words in sentences]
     ids, mask = pad_right([s[0] for s in spans], tokenizer.pad_token_id, device)
     width = max(max((len(w) for w in sentences), default=1), 1)
     rows, words, positions = [], [], []
@@ -93,7 +100,8 @@ class PairBatch:
 
 
 def iter_pair_batches(model, tokenizer, corpus: AlignedCorpus, batch_size: int, device,
-                      max_pairs: Optional[int] = None, progress: bool = True) -> Iterator[PairBatch]:
+                      max_pairs: Optional[int] = None, progress: bool = True,
+                      leading_space: bool = False) -> Iterator[PairBatch]:
     """Aligned-pair features, batch by batch over the sentences that have pairs, up to `max_pairs`."""
     from ..progress import progress_bar
 
@@ -107,8 +115,8 @@ def iter_pair_batches(model, tokenizer, corpus: AlignedCorpus, batch_size: int, 
         if budget <= 0:
             break
         chunk = todo[start: start + batch_size]
-        src = word_features(model, tokenizer, [corpus.src_words[n] for n in chunk], device, max_length)
-        tgt = word_features(model, tokenizer, [corpus.tgt_words[n] for n in chunk], device, max_length)
+        src = word_features(model, tokenizer, [corpus.src_words[n] for n in chunk], device, max_length, leading_space)
+        tgt = word_features(model, tokenizer, [corpus.tgt_words[n] for n in chunk], device, max_length, leading_space)
         src_present, tgt_present = src.present.cpu(), tgt.present.cpu()
         rows, src_idx, tgt_idx = [], [], []
         for row, n in enumerate(chunk):

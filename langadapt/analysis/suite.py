@@ -51,13 +51,17 @@ def load_parallel_flores(dataset: str, src: str, tgt: str, split: str) -> tuple[
     return sides[0], sides[1]
 
 
-def frequent_types(corpus: AlignedCorpus, k: int) -> list[tuple[str, str]]:
-    """The k most frequent aligned (src, tgt) lower-cased word pairs, both alphabetic and longer than one letter."""
+def frequent_types(corpus: AlignedCorpus, k: int, as_seen: bool = False) -> list[tuple[str, str]]:
+    """The k most frequent aligned (src, tgt) word pairs, both alphabetic and longer than one letter:
+    lower-cased, or `as_seen`, each as the text the model read (" word" in a sentence, "Word" at its start)."""
+    def key(words: list[str], i: int) -> str:
+        return (words[i] if i == 0 else " " + words[i]) if as_seen else words[i].lower()
+
     counts = Counter()
     for ws, wt, pairs in zip(corpus.src_words, corpus.tgt_words, corpus.pairs):
         for i, j in pairs:
-            a, b = ws[i].lower(), wt[j].lower()
-            if len(a) > 1 and len(b) > 1 and a.isalpha() and b.isalpha():
+            a, b = key(ws, i), key(wt, j)
+            if len(a.strip()) > 1 and len(b.strip()) > 1 and a.strip().isalpha() and b.strip().isalpha():
                 counts[(a, b)] += 1
     return [pair for pair, _ in counts.most_common(k)]
 
@@ -74,11 +78,12 @@ class Collected:
 
 def collect(model, tokenizer, corpus: AlignedCorpus, batch_size: int, device, max_pairs: Optional[int],
             sense_pool_temp: float, topology: bool, anchors: bool,
-            viz_types: list[tuple[str, str]]) -> Collected:
+            viz_types: list[tuple[str, str]], leading_space: bool = False) -> Collected:
     kept = Collected(viz={t: [] for t in viz_types})
     budget = max_pairs if max_pairs is not None else corpus.num_pairs
     cap = None if viz_types else max_pairs
-    for batch in iter_pair_batches(model, tokenizer, corpus, batch_size, device, max_pairs=cap):
+    for batch in iter_pair_batches(model, tokenizer, corpus, batch_size, device, max_pairs=cap,
+                                   leading_space=leading_space):
         take = max(0, min(len(batch.sentence), budget - len(kept.rows)))
         names = [(corpus.src_words[n][i], corpus.tgt_words[n][j])
                  for n, i, j in zip(batch.sentence, batch.src_word, batch.tgt_word)]
@@ -130,13 +135,15 @@ def visualisation_plots(viz: dict, out_dir: Path, src: str, tgt: str) -> dict:
 
 def run_suite(model, tokenizer, corpus: AlignedCorpus, out_dir: Path, *, src: str, tgt: str, batch_size: int,
               device, max_pairs: Optional[int], sense_pool_temp: float, do_topology: bool, do_procrustes: bool,
-              do_mi: bool, do_viz: bool, viz_types_k: int, mi_options: dict) -> tuple[dict, dict]:
+              do_mi: bool, do_viz: bool, viz_types_k: int, mi_options: dict,
+              leading_space: bool = False) -> tuple[dict, dict]:
     """Run the selected analyses; returns (metrics, artifacts) and writes the CSV and PNGs into out_dir."""
     metrics, artifacts = {"counts": {"sentences": len(corpus.pairs), "aligned_pairs": corpus.num_pairs}}, {}
     viz_types = frequent_types(corpus, viz_types_k if viz_types_k > 0 else 50) if do_viz else []
     start = time.perf_counter()
     kept = collect(model, tokenizer, corpus, batch_size, device, max_pairs, sense_pool_temp,
-                   topology=do_topology, anchors=do_procrustes or do_mi, viz_types=viz_types)
+                   topology=do_topology, anchors=do_procrustes or do_mi, viz_types=viz_types,
+                   leading_space=leading_space)
     metrics["counts"]["pairs_collected"] = len(kept.rows)
     logger.info("collected %d aligned pairs in %.1fs", len(kept.rows), time.perf_counter() - start)
     if do_topology:

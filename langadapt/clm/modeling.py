@@ -158,3 +158,28 @@ def freeze_all_but_head(model) -> int:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info("--freeze_weights: training only the LM head (%s parameters)", f"{trainable:,}")
     return trainable
+
+
+def count_shifted_labels(model) -> None:
+    """The Trainer divides a loss by labels[..., 1:] (the L-1 next-token targets of a row) only for models
+    whose `loss_type` is ForCausalLM; stock GPT-2 has none, so its losses were divided by L (31/32 low at
+    block 32). Every model run_clm trains is a causal LM."""
+    if getattr(model, "loss_type", None) is None:
+        model.loss_type = "ForCausalLM"
+
+
+def causal_label_smoother(model, factor: float):
+    """A Trainer `compute_loss_func` for `--label_smoothing_factor` on a model transformers does not list as
+    a causal LM (the Backpack): the Trainer shifts labels for smoothing only for the classes it lists, and
+    would score every position against its own token (then divide by the L-1 shifted label count). None
+    where the Trainer already shifts, or without smoothing."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    from transformers.trainer_pt_utils import LabelSmoother
+
+    if not factor or type(model).__name__ in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
+        return None
+    smoother = LabelSmoother(epsilon=factor)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        return smoother(outputs, labels, shift_labels=True, num_items_in_batch=num_items_in_batch)
+    return loss

@@ -14,9 +14,9 @@ from ..errors import LangAdaptError
 from ..run_folder import RunInterrupted, stop_requested, trainer_callback, watch
 from ..training import set_seed
 from .arguments import ClmTrainingArguments, DataTrainingArguments, ModelArguments, check_sources
-from .metrics import compute_metrics, perplexity, predictions_from_logits
-from .modeling import (build_model, build_tokenizer, check_vocabulary, choose_block_size,
-                       freeze_all_but_head)
+from .metrics import metrics_for, perplexity, predictions_from_logits
+from .modeling import (build_model, build_tokenizer, causal_label_smoother, check_vocabulary, choose_block_size,
+                       count_shifted_labels, freeze_all_but_head)
 from .resume import plan_run_folder
 from .text_data import (ensure_validation_split, limit, load_raw_text, require_blocks, resolve_text_column,
                         tokenize_and_group)
@@ -50,6 +50,13 @@ def prepare_blocks(data_args: DataTrainingArguments, training_args: ClmTrainingA
     return train, eval_
 
 
+def sample_count(key: str, blocks, limit: Optional[int]) -> dict:
+    """The original run_clm's train_samples / eval_samples: the blocks used (a stream: --max_*_samples)."""
+    if hasattr(blocks, "__len__"):
+        return {key: len(blocks)}
+    return {key: limit} if limit is not None else {}
+
+
 def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
               training_args: ClmTrainingArguments, callbacks: Optional[list] = None) -> dict[str, float]:
     """Run the training/evaluation the arguments ask for; returns the final metrics."""
@@ -63,6 +70,7 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
     set_seed(training_args.seed)  # a model built from scratch is initialised from this seed
     model = build_model(model_args)
     check_vocabulary(tokenizer, model)
+    count_shifted_labels(model)
     block_size = choose_block_size(data_args.block_size, tokenizer, model.config)
     if model_args.freeze_weights:
         freeze_all_but_head(model)
@@ -80,8 +88,10 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
         model=model, args=training_args, train_dataset=train_blocks, eval_dataset=eval_blocks,
         processing_class=tokenizer, data_collator=default_data_collator,
         callbacks=[trainer_callback(folder), *(callbacks or [])],
-        compute_metrics=compute_metrics if training_args.do_eval else None,
-        preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size)
+        compute_loss_func=causal_label_smoother(model, training_args.label_smoothing_factor),
+        compute_metrics=metrics_for(training_args.label_smoothing_factor) if training_args.do_eval else None,
+        preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size,
+                                                              training_args.label_smoothing_factor)
         if training_args.do_eval else None,
     )
     quiet_libraries(logging.getLogger().getEffectiveLevel())  # the Trainer set transformers' level to --log_level
@@ -92,15 +102,15 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
         if stop_requested():  # SIGTERM: the callback saved a checkpoint and stopped the Trainer
             raise RunInterrupted(signal.SIGTERM)
         trainer.save_model()
-        train_metrics = dict(result.metrics)
-        if data_args.max_train_samples is not None and hasattr(train_blocks, "__len__"):
-            train_metrics["train_samples"] = len(train_blocks)
+        # PrinterCallback (--disable_tqdm) pops total_flos from the metrics it prints, which are these
+        train_metrics = {**result.metrics, "total_flos": trainer.state.total_flos,
+                         **sample_count("train_samples", train_blocks, data_args.max_train_samples)}
         trainer.log_metrics("train", train_metrics)
         trainer.save_metrics("train", train_metrics)  # train_results.json (and all_results.json)
         trainer.save_state()
         metrics.update(train_metrics)
     if training_args.do_eval:
-        eval_metrics = trainer.evaluate()
+        eval_metrics = {**trainer.evaluate(), **sample_count("eval_samples", eval_blocks, data_args.max_eval_samples)}
         eval_metrics["perplexity"] = perplexity(eval_metrics["eval_loss"])
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)  # eval_results.json (and all_results.json)

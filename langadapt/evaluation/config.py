@@ -32,6 +32,7 @@ class EvalConfig:
     max_length: Optional[int] = None
     max_new_tokens: Optional[int] = None
     retrieval_direction: str = "both"
+    original_retrieval_indexing: bool = False
     share_context: bool = True
     progress: bool = True
 

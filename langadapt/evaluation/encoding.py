@@ -7,7 +7,8 @@ on its own (the last token is never fed).
 
 original (the sense-adaptation code's run_eval): each prompt piece is tokenised alone without special
 tokens and the ids concatenated; the row is cut from the left to `max_length` tokens; the scored tokens
-are the option tokenised alone, found at their last occurrence in the row (else the row's last tokens).
+are the option tokenised alone, found at their last occurrence in the row (else the row's last tokens), and
+a score is divided by the option's length even where the row's first token, never predicted, is among them.
 """
 from __future__ import annotations
 
@@ -74,12 +75,12 @@ def original_rows(tokenizer, options: Sequence[tuple[Sequence[str], str]], max_l
         if not scored:
             raise LangAdaptError(f"option {scored_text!r} encodes to no tokens")
         start = last_occurrence(whole, scored)
-        if start > 0:
-            row = OptionRow(whole[: start + len(scored)], len(scored))
-        else:  # not found as tokenised alone: the original scores the row's last tokens
-            row = OptionRow(whole, min(len(scored), len(whole) - 1))
-        if row.n_scored < 1:
-            raise LangAdaptError(f"option {scored_text!r} leaves no context within --max_length {max_length}")
+        if start >= 0:  # found at position 0 (a template opening with {hypothesis}), its first token is unscored
+            end = start + len(scored)
+            row = OptionRow(whole[:end], min(len(scored), end - 1), len(scored))
+        else:  # not found as tokenised alone: the original labels the row's last tokens
+            length = min(len(scored), len(whole))
+            row = OptionRow(whole, min(length, len(whole) - 1), length)
         rows.append(row)
         wholes.append(whole)
     return EncodedExample(rows, truncated, wholes)

@@ -8,6 +8,11 @@ tokenizers where perplexity does not.
 The standard errors treat sentences as the sampled units: each figure is a ratio of two sums over
 sentences (NLL over tokens, bits over bytes), and its error is the delta-method one of a ratio estimator,
 so two models compared on the same sentences can be told apart from noise.
+
+The original run_flores_ppl multiplied each batch's mean loss (over its predicted tokens) by the batch's
+full token count, first tokens included, and divided the sum by the total count: a figure that moves with
+`--batch_size` and is exact only with the whole split in one batch. `original_batch_perplexity` restores
+it from the per-sentence sums, batched in dataset order as the original did.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ class PerplexityResult:
     truncated: int
     nll_per_token_stderr: float
     bits_per_byte_stderr: float
+    original_batch_perplexity: Optional[float] = None  # set when asked for (see the module's docstring)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,8 +78,22 @@ def ratio_stderr(numerators: Sequence[float], denominators: Sequence[float]) -> 
     return math.sqrt(spread / n) / (sum(denominators) / n)
 
 
+def original_batch_perplexity(sentence_nll: Sequence[float], sentence_tokens: Sequence[int],
+                              batch_size: int) -> float:
+    """exp(sum_b mean_b * N_b / sum_b N_b): mean_b the batch's NLL per predicted token, N_b its tokens
+    including each sentence's first, batches of `batch_size` consecutive sentences."""
+    weighted, count = 0.0, 0
+    for start in range(0, len(sentence_nll), batch_size):
+        nll, predicted = sum(sentence_nll[start: start + batch_size]), sum(sentence_tokens[start: start + batch_size])
+        full = predicted + len(sentence_tokens[start: start + batch_size])
+        weighted += (nll / predicted if predicted else float("nan")) * full
+        count += full
+    return math.exp(weighted / count)
+
+
 def corpus_perplexity(model, tokenizer, sentences: Sequence[str], max_length: int, batch_size: int = 16,
-                      prefix_token: Optional[int] = None, progress: bool = True) -> PerplexityResult:
+                      prefix_token: Optional[int] = None, progress: bool = True,
+                      original_weighting: bool = False) -> PerplexityResult:
     if not sentences:
         raise LangAdaptError("no sentences to score: the FLORES split is empty")
     device = next(model.parameters()).device
@@ -104,4 +124,6 @@ def corpus_perplexity(model, tokenizer, sentences: Sequence[str], max_length: in
         predicted_tokens=total_tokens, predicted_bytes=n_bytes, predicted_chars=n_chars,
         sentences=len(sentences), truncated=sum(1 for _, _, cut in encoded if cut),
         nll_per_token_stderr=ratio_stderr(sentence_nll, sentence_tokens),
-        bits_per_byte_stderr=ratio_stderr([nll / math.log(2) for nll in sentence_nll], sentence_bytes))
+        bits_per_byte_stderr=ratio_stderr([nll / math.log(2) for nll in sentence_nll], sentence_bytes),
+        original_batch_perplexity=(original_batch_perplexity(sentence_nll, sentence_tokens, batch_size)
+                                   if original_weighting else None))

@@ -17,12 +17,17 @@ def final_states(model, out) -> torch.Tensor:
 
 @torch.inference_mode()
 def embed_sentences(model, tokenizer, sentences: Sequence[str], max_length: int, batch_size: int = 32,
-                    progress: bool = True) -> torch.Tensor:
-    """[N, d] float32 mean of the final states over each sentence's real tokens (no special tokens)."""
+                    progress: bool = True, original_indexing: bool = False) -> torch.Tensor:
+    """[N, d] float32 mean of the final states over each sentence's real tokens (no special tokens).
+
+    `original_indexing` restores the original run_eval's `hidden_states[-1]` on [B, L, D] states: batches of
+    consecutive sentences, each sentence pooled, over its own length, from the batch's LAST sentence's
+    states, so recall depends on `batch_size` and is right only at 1."""
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     encoded = [tokenizer.encode(text, add_special_tokens=False)[:max_length] or [pad_id] for text in sentences]
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    order = (list(range(len(encoded))) if original_indexing
+             else sorted(range(len(encoded)), key=lambda i: -len(encoded[i])))
     result = torch.zeros(len(encoded), 0)
     chunks = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     for chunk in progress_bar(chunks, desc="embedding", disable=not progress, leave=False):
@@ -30,6 +35,8 @@ def embed_sentences(model, tokenizer, sentences: Sequence[str], max_length: int,
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions_from_mask(mask),
                     output_hidden_states=True)
         states = final_states(model, out).float()
+        if original_indexing:
+            states = states[-1:].expand_as(states)
         weights = mask.unsqueeze(-1).float()
         pooled = ((states * weights).sum(1) / weights.sum(1)).cpu()
         if result.shape[1] == 0:

@@ -53,6 +53,8 @@ def prepare_task(config: EvalConfig) -> PreparedTask:
     config.validate()
     spec = get_task(config.task)
     lang = spec.check_lang(config.lang)
+    if config.original_retrieval_indexing and spec.kind != "retrieval":
+        raise LangAdaptError(f"--original_retrieval_indexing applies to tatoeba_retrieval, not {spec.name}")
     if spec.kind != "choice" and config.scoring != "cond":
         raise LangAdaptError(f"--scoring {config.scoring} applies to multiple-choice tasks, not {spec.name}")
     docs = load_task_documents(spec, lang, config.split, config.data_path, config.limit)
@@ -109,7 +111,7 @@ def option_priors(tokenizer, example: ChoiceExample, rows: list[OptionRow], pref
     """Each option after the neutral prefix token alone: the same scored tokens (original format), or the
     continuation encoded after an empty context (harness format, as lm-eval's acc_mutual_info)."""
     if example.pieces is not None:
-        return [OptionRow([prefix] + row.tokens[row.first_scored:], row.n_scored) for row in rows]
+        return [OptionRow([prefix] + row.tokens[row.first_scored:], row.n_scored, row.length) for row in rows]
     return harness_rows(tokenizer, "", example.choices, prefix, max_length).rows
 
 
@@ -123,7 +125,7 @@ def original_priors(encoded: list, pad_id: int, batch_size: int, alpha: float) -
         width = max(len(whole) for enc in chunk for whole in enc.whole)
         for enc in chunk:
             priors.append([OptionRow(whole + [pad_id] * (width - len(whole)),
-                                     original_prior_tokens(row.n_scored, alpha))
+                                     original_prior_tokens(row.norm_tokens, alpha))
                            for whole, row in zip(enc.whole, enc.rows)])
     return priors
 
@@ -204,8 +206,8 @@ def _run_qa(model, tokenizer, task: PreparedTask, max_length: int):
 
 def _run_retrieval(model, tokenizer, task: PreparedTask, max_length: int):
     config, pairs = task.config, task.examples
-    src = embed_sentences(model, tokenizer, [s for s, _ in pairs], max_length, config.batch_size, config.progress)
-    tgt = embed_sentences(model, tokenizer, [t for _, t in pairs], max_length, config.batch_size, config.progress)
+    src, tgt = [embed_sentences(model, tokenizer, side, max_length, config.batch_size, config.progress,
+                                 config.original_retrieval_indexing) for side in zip(*pairs)]
     metrics, picks = {}, {}
     if config.retrieval_direction in ("both", "src2tgt"):
         metrics["recall@1_src2tgt"], picks["src2tgt"] = recall_at_1(src, tgt)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from ..progress import progress_bar
@@ -33,19 +33,26 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OptionRow:
-    """A context followed by an option, as token ids; the last `n_scored` ids are the option."""
+    """A context followed by an option, as token ids; the last `n_scored` ids are the option. `length`, the
+    token count a score is divided by, is `n_scored` unless set: the original format counts an option found
+    at position 0 whole, though its first token is never predicted (0 tokens scored for a 1-token option)."""
     tokens: list[int]
     n_scored: int
+    length: Optional[int] = None
 
     @property
     def first_scored(self) -> int:
         return len(self.tokens) - self.n_scored
 
+    @property
+    def norm_tokens(self) -> int:
+        return self.n_scored if self.length is None else self.length
+
 
 @dataclass
 class ContinuationScore:
     logprob: float  # sum of log p over the option's scored tokens
-    n_tokens: int
+    n_tokens: int  # what the score is divided by (`OptionRow.norm_tokens`)
     is_greedy: bool  # every scored token was the argmax
 
 
@@ -132,8 +139,18 @@ class LoglikelihoodScorer:
             raise LangAdaptError(f"a sequence of {len(row.tokens) - 1} tokens exceeds the model's context of "
                                  f"{self.max_length} tokens")
 
-    @torch.inference_mode()
     def score(self, examples: Sequence[Sequence[OptionRow]]) -> list[list[ContinuationScore]]:
+        """A row with no scored token (see `OptionRow.length`) has log-likelihood 0 and runs no forward."""
+        scored = iter(self._score([[row for row in ex if row.n_scored] for ex in examples]))
+        out = []
+        for example in examples:
+            kept = iter(next(scored))
+            out.append([next(kept) if row.n_scored else ContinuationScore(0.0, row.norm_tokens, True)
+                        for row in example])
+        return out
+
+    @torch.inference_mode()
+    def _score(self, examples: Sequence[Sequence[OptionRow]]) -> list[list[ContinuationScore]]:
         rows = [row for example in examples for row in example]
         for row in rows:
             self.check(row)
@@ -214,7 +231,8 @@ class LoglikelihoodScorer:
             total[picked] += (lp * tail_scored).sum(1)
             greedy[picked] &= (hit | ~tail_scored).all(1)
         total, greedy = total.tolist(), greedy.tolist()
-        return {i: ContinuationScore(total[k], rows[i].n_scored, bool(greedy[k])) for k, (_, i) in enumerate(members)}
+        return {i: ContinuationScore(total[k], rows[i].norm_tokens, bool(greedy[k]))
+                for k, (_, i) in enumerate(members)}
 
     def _score_full(self, batch: list[OptionRow]) -> list[ContinuationScore]:
         ids, mask = pad_right([row.tokens[:-1] for row in batch], self.pad_id, self.device)
@@ -226,4 +244,4 @@ class LoglikelihoodScorer:
             span_mask[r, row.first_scored - 1: len(row.tokens) - 1] = True
         total = (lp * span_mask).sum(1).tolist()
         greedy = (hit | ~span_mask).all(1).tolist()
-        return [ContinuationScore(t, row.n_scored, bool(g)) for t, g, row in zip(total, greedy, batch)]
+        return [ContinuationScore(t, row.norm_tokens, bool(g)) for t, g, row in zip(total, greedy, batch)]

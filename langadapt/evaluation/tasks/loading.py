@@ -49,11 +49,14 @@ def split_name(split: str) -> str:
 
 
 def pick_local_split(data, split: str, source: str):
-    """The asked split (or slice) of a local dataset; plain files (one "train" split) are taken as that split."""
+    """The asked split (or slice) of a local dataset; plain files (one "train" split) and a saved lone Dataset
+    are taken as that split."""
     from datasets import DatasetDict
 
     if isinstance(data, DatasetDict) and list(data.keys()) == ["train"] and split_name(split) not in data:
         data = data["train"]  # plain files load as one split: they are the split asked for
+    if not isinstance(data, DatasetDict):
+        data = DatasetDict({split_name(split): data})
     return select_split(data, split, source)
 
 

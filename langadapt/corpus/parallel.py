@@ -33,9 +33,11 @@ def ordered_map(func: Callable[[In], Out], items: Iterable[In], num_proc: int,
             initializer(*initargs)
         yield from map(func, items)
         return
-    # fork: a spawned worker would re-import `langadapt` (and with it torch) before its first chunk.
-    # The workers only run language id, never torch, so inheriting the parent's state is harmless.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # Not fork: a process that has started threads (torch, tokenizers, a test runner's) can be forked while
+    # one of them holds a lock, and the worker then waits on it forever (seen under pytest). A forkserver
+    # starts once from a fresh interpreter and forks workers from there; the language-id code it imports
+    # does not import torch.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
     with context.Pool(num_proc, initializer=initializer, initargs=initargs) as pool:
         pending: deque = deque()

@@ -1,8 +1,11 @@
-"""Evaluate a causal LM on XCOPA, XStoryCloze, Belebele, Tatoeba retrieval, XQuAD or MLQA."""
+"""Evaluate a causal LM on XCOPA, XStoryCloze, Belebele, Tatoeba retrieval, XQuAD or MLQA.
+
+Also takes the COMMIT harness fork's main.py options (--model, --model_args, --tasks, ...) as pasted."""
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import warnings
 
 from langadapt.cli import make_parser, run_cli, setup_logging
@@ -101,6 +104,10 @@ def config_from_args(args) -> EvalConfig:
 
 
 def main(argv=None) -> int:
+    from langadapt.evaluation.fork_cli import is_fork_command, run_fork_command
+
+    if is_fork_command(sys.argv[1:] if argv is None else argv):  # the COMMIT README's harness command line
+        return run_fork_command(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     from langadapt.evaluation.reporting import log_to_wandb, summary_line, write_results, write_samples  # torch
     from langadapt.evaluation.runner import prepare_task, run_prepared

@@ -45,12 +45,14 @@ def test_the_entry_prints_the_package_and_lm_eval_indexes_every_task(capsys):
     assert {"sensia_xcopa_sw", "sensia_xstorycloze_hi", "sensia_belebele_swh_Latn"} <= names
 
 
-def test_ogx_xquad_under_lm_eval_predicts_as_run_eval(tmp_path):
+@pytest.mark.parametrize("name, split", [("ogx_xquad_de", "validation"), ("ogx_mlqa_de", "test")])
+def test_ogx_tasks_under_lm_eval_predict_as_run_eval(tmp_path, name, split):
     rows = QA / "de_rows.jsonl"
     model = QA / "tiny-llama-spm"
-    results, samples = lm_eval_samples(tmp_path, model, "ogx_xquad_de", "validation", rows, batch_size=2)
+    results, samples = lm_eval_samples(tmp_path, model, name, split, rows, batch_size=2)
     ours = tmp_path / "ours.jsonl"
-    run_eval.main(["--model_path", str(model), "--task", "xquad", "--lang", "de", "--data_path", str(rows),
+    task, lang, _ = FORK_TASKS[name]
+    run_eval.main(["--model_path", str(model), "--task", task, "--lang", lang, "--data_path", str(rows),
                    "--device", "cpu", "--batch_size", "2", "--log_samples", str(ours), "--output_file",
                    str(tmp_path / "r.json")])
     ours_rows = [json.loads(line) for line in ours.read_text().splitlines()]

@@ -3,13 +3,14 @@ becomes a Llama folder whose logits equal the EasyLM model's (FlaxLLaMAForCausal
 fixture with the input ids)."""
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from convert_easylm_to_hf import main
+from langadapt.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "easylm-tiny"
@@ -17,8 +18,6 @@ SPM = ROOT / "tests" / "fixtures" / "tiny-spm" / "tokenizer.model"
 
 
 def convert(tmp_path, *extra):
-    from convert_easylm_to_hf import main
-
     run = tmp_path / "save" / "0123abcd"  # EasyLM's logger puts checkpoints under a run-id folder
     run.mkdir(parents=True)
     shutil.copyfile(FIXTURE / "streaming_params_2", run / "streaming_params_2")
@@ -63,7 +62,7 @@ def test_a_dropped_permutation_would_be_seen(tmp_path):
     (["--model_size=7b"], "pass --model_size tiny and --vocab_size 500"),
     (["--model_size=2b"], "--model_size 2b: expected one of"),
 ])
-def test_bad_flags_are_one_line_errors(tmp_path, flags, message):
+def test_bad_flags_are_one_line_errors(tmp_path, capsys, flags, message):
     (tmp_path / "run").mkdir()
     shutil.copyfile(FIXTURE / "streaming_params_2", tmp_path / "run" / "streaming_params_2")
     base = {"--load_checkpoint": f"params::{tmp_path}/run/streaming_params_2", "--tokenizer_path": str(SPM),
@@ -72,8 +71,8 @@ def test_bad_flags_are_one_line_errors(tmp_path, flags, message):
         name, value = flag.split("=", 1)
         base[name] = value.format(tmp=tmp_path)
     argv = [f"{k}={v}" for k, v in base.items()]
-    proc = subprocess.run([sys.executable, str(ROOT / "convert_easylm_to_hf.py"), *argv], capture_output=True,
-                          text=True, cwd=tmp_path)
-    assert proc.returncode == 2
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and message in last
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, argv)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines

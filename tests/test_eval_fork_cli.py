@@ -1,12 +1,11 @@
 """run_eval.py takes the COMMIT README's harness command line as pasted and writes the fork's results JSON."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import run_eval
+from langadapt.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 QA = ROOT / "tests" / "fixtures" / "qa"
@@ -54,11 +53,11 @@ def test_fork_task_names_cover_the_forks_registry():
     (["--batch_size=two"], "--batch_size: invalid int value"),
     (["--limit", "0"], "--limit 0: must be > 0"),
 ])
-def test_bad_harness_options_are_one_line_errors(tmp_path, extra, message):
+def test_bad_harness_options_are_one_line_errors(capsys, extra, message):
     base = ["--model", "hf-causal", "--model_args", f"pretrained={MODEL}", "--tasks", "ogx_xquad_de",
             "--data_path", ROWS, "--device", "cpu"]
-    proc = subprocess.run([sys.executable, str(ROOT / "run_eval.py"), *base, *extra], capture_output=True, text=True,
-                          cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr[-500:]
-    lines = proc.stderr.strip().splitlines()
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(run_eval.main, base + extra)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines

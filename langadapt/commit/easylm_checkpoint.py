@@ -154,14 +154,15 @@ def write_tokenizer(tokenizer_path: str, output_dir: Path) -> None:
 def convert(load_checkpoint: str, tokenizer_path: str, model_size: str, output_dir: str, vocab_size: int = 32000,
             dtype: str = "float16") -> Path:
     """EasyLM checkpoint -> `output_dir` (safetensors Llama + tokenizer), written under a temporary name first."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     if model_size not in MODEL_SIZES:
         raise LangAdaptError(f"--model_size {model_size}: expected one of {', '.join(MODEL_SIZES)}")
     if not Path(tokenizer_path).is_file():
         raise LangAdaptError(f"--tokenizer_path {tokenizer_path}: no such file; pass the sentencepiece tokenizer.model")
-    params = read_easylm_params(*resolve_checkpoint(load_checkpoint))
+    source = resolve_checkpoint(load_checkpoint)
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    params = read_easylm_params(*source)
     size = check_size(params, model_size, vocab_size)
     config = LlamaConfig(vocab_size=vocab_size, hidden_size=size["dim"], intermediate_size=size["intermediate_size"],
                          num_attention_heads=size["n_heads"], num_hidden_layers=size["n_layers"],

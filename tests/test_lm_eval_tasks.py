@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 def local_task(folder: Path, name: str, split: str, rows: Path) -> str:
     """A task that is `name` from our package, reading `rows` as its `split`."""
     (folder / f"local_{name}.yaml").write_text(
-        f"include: {TASKS_DIR / (name + '.yaml')}\ntask: local_{name}\ndataset_path: json\ndataset_name: null\nvalidation_split: null\n"
-        f"dataset_kwargs:\n  data_files:\n    {split}: {rows}\n")
+        f"include: {TASKS_DIR / (name + '.yaml')}\ntask: local_{name}\ndataset_path: json\ndataset_name: null\n"
+        f"validation_split: null\ndataset_kwargs:\n  data_files:\n    {split}: {rows}\n")
     return f"local_{name}"
 
 
@@ -29,7 +29,9 @@ def lm_eval_samples(tmp_path, model_dir, task, split, rows, **kwargs):
     from lm_eval.tasks import TaskManager
 
     name = local_task(tmp_path, task, split, rows)
-    out = simple_evaluate(model="hf", model_args=f"pretrained={model_dir},dtype=float32,add_bos_token=False", tasks=[name],
+    # lm-eval 0.4 would prepend <s> to a Llama prompt; the fork, and run_eval, do not
+    args = f"pretrained={model_dir},dtype=float32,add_bos_token=False"
+    out = simple_evaluate(model="hf", model_args=args, tasks=[name],
                           task_manager=TaskManager(include_path=str(tmp_path)), device="cpu", log_samples=True,
                           **kwargs)
     return out["results"][name], sorted(out["samples"][name], key=lambda s: s["doc_id"])

@@ -1,8 +1,11 @@
-"""Evaluate a causal LM on XCOPA, XStoryCloze, Belebele, Tatoeba retrieval, XQuAD or MLQA."""
+"""Evaluate a causal LM on XCOPA, XStoryCloze, Belebele, Tatoeba retrieval, XQuAD or MLQA.
+
+Also takes the COMMIT harness fork's main.py options (--model, --model_args, --tasks, ...) as pasted."""
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import warnings
 
 from langadapt.cli import make_parser, run_cli, setup_logging
@@ -10,6 +13,7 @@ from langadapt.errors import LangAdaptError
 from langadapt.evaluation.model_io import add_model_arguments, check_model_arguments, load_model_for_eval
 from langadapt.evaluation.config import DIRECTIONS, ORIGINAL_MAX_LENGTH, PMI_PRIORS, SCORING_MODES, EvalConfig
 from langadapt.evaluation.tasks import TASKS
+from langadapt.evaluation.tasks.qa import FORK_MODELS
 from langadapt.preflight import check_path_or_hub_id
 
 logger = logging.getLogger("run_eval")
@@ -54,6 +58,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max_new_tokens", type=int, default=None,
                    help="XQuAD/MLQA: longest generated answer (default 256 as the harness fork, or half the "
                         "context of a shorter model)")
+    p.add_argument("--fork_model", choices=FORK_MODELS, default=FORK_MODELS[0],
+                   help="XQuAD/MLQA: the harness fork's --model class whose generation to follow. "
+                        "hf-causal-experimental (the COMMIT README's): the model's EOS ends an answer; hf, hf-causal: "
+                        "the first token of '\\n' ends it instead and an EOS stays in the answer as text")
     p.add_argument("--retrieval_direction", choices=DIRECTIONS, default=None,
                    help="tatoeba_retrieval direction (src2tgt = English to the language)")
     p.add_argument("--tatoeba_dir", choices=tuple(TATOEBA_DIRECTIONS), default="en2xx",
@@ -95,10 +103,15 @@ def config_from_args(args) -> EvalConfig:
         limit=args.limit or (args.subset or None), data_path=args.data_path or args.tatoeba_file,
         batch_size=args.batch_size, max_length=max_length, max_new_tokens=args.max_new_tokens,
         retrieval_direction=args.retrieval_direction or TATOEBA_DIRECTIONS[args.tatoeba_dir],
-        share_context=args.shared_context, original_retrieval_indexing=args.original_retrieval_indexing)
+        share_context=args.shared_context, original_retrieval_indexing=args.original_retrieval_indexing,
+        fork_model=args.fork_model)
 
 
 def main(argv=None) -> int:
+    from langadapt.evaluation.fork_cli import is_fork_command, run_fork_command
+
+    if is_fork_command(sys.argv[1:] if argv is None else argv):  # the COMMIT README's harness command line
+        return run_fork_command(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     from langadapt.evaluation.reporting import log_to_wandb, summary_line, write_results, write_samples  # torch
     from langadapt.evaluation.runner import prepare_task, run_prepared

@@ -6,6 +6,7 @@ from typing import Optional
 
 from ..data import parse_split
 from ..errors import LangAdaptError
+from .tasks.qa import FORK_MODELS
 
 SCORING_MODES = ("cond", "pmi", "letter")
 DIRECTIONS = ("both", "src2tgt", "tgt2src")
@@ -34,6 +35,7 @@ class EvalConfig:
     retrieval_direction: str = "both"
     original_retrieval_indexing: bool = False
     share_context: bool = True
+    fork_model: str = FORK_MODELS[0]
     progress: bool = True
 
     def validate(self) -> None:
@@ -43,6 +45,8 @@ class EvalConfig:
             raise LangAdaptError(f"--retrieval_direction: expected one of {', '.join(DIRECTIONS)}")
         if self.pmi_prior not in PMI_PRIORS:
             raise LangAdaptError(f"--pmi_prior {self.pmi_prior}: expected one of {', '.join(PMI_PRIORS)}")
+        if self.fork_model not in FORK_MODELS:
+            raise LangAdaptError(f"--fork_model {self.fork_model}: expected one of {', '.join(FORK_MODELS)}")
         if self.num_fewshot < 0:
             raise LangAdaptError(f"--num_fewshot must be >= 0, got {self.num_fewshot}")
         if self.length_alpha < 0:

@@ -11,7 +11,7 @@ import torch
 from ..errors import LangAdaptError
 from .config import EvalConfig
 from .encoding import harness_rows, original_rows
-from .generation import GreedyGenerator
+from .generation import EndRule, GreedyGenerator
 from .metrics import exact_match_and_f1, mean, normalizer_for
 from .model_io import context_length, prefix_token_id
 from .retrieval import embed_sentences, recall_at_1
@@ -181,6 +181,14 @@ def generation_limit(requested: Optional[int], max_length: int) -> int:
     return max_length // 2
 
 
+def fork_end_rule(fork_model: str, tokenizer) -> EndRule:
+    """How the fork's `--model` class ends an answer (see `tasks.qa.FORK_MODELS`)."""
+    if fork_model == "hf-causal-experimental":
+        return EndRule()
+    newline_first = tokenizer.encode("\n", add_special_tokens=False)[0]
+    return EndRule(end_token=newline_first, keep_end=True, skip_special_tokens=False, watch_stops=False)
+
+
 def _run_qa(model, tokenizer, task: PreparedTask, max_length: int):
     config, spec, lang, examples = task.config, task.spec, task.lang, task.examples
     prompts = []
@@ -189,7 +197,8 @@ def _run_qa(model, tokenizer, task: PreparedTask, max_length: int):
         solved = "".join(f"{shot.prompt} {shot.answers[0]}\n\n" for shot in shots)
         prompts.append(tokenizer.encode(solved + ex.prompt, add_special_tokens=False))
     generator = GreedyGenerator(model, tokenizer, max_length, config.batch_size,
-                                generation_limit(config.max_new_tokens, max_length), progress=config.progress)
+                                generation_limit(config.max_new_tokens, max_length), progress=config.progress,
+                                end=fork_end_rule(config.fork_model, tokenizer))
     predictions = generator.generate(prompts)
     data_lang = lang[2:] if len(lang) == 4 else lang
     normalize = normalizer_for(spec.extra["normalisation"], data_lang)

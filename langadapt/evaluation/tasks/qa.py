@@ -1,7 +1,8 @@
 """XQuAD (google/xquad) and MLQA (facebook/mlqa): extractive QA answered by greedy generation.
 
 The prompt is COMMIT's: background, question and answer labels in the language of the data, or the
-English labels with `--lang en{lang}` (e.g. `enhi`), as the `ogx_xquad_en{lang}` tasks do.
+English labels with `--lang en{lang}` (e.g. `enhi`), as the `ogx_xquad_en{lang}` tasks do. How an answer
+ends is the fork's model class's (`FORK_MODELS`): the COMMIT README evaluates with hf-causal-experimental.
 """
 from __future__ import annotations
 
@@ -28,7 +29,12 @@ XQUAD_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "
 MLQA_LANGUAGES = ("ar", "de", "en", "es", "hi", "vi", "zh")
 # The fork joins the question label to the question with nothing in XQuAD and with a space in MLQA.
 QUESTION_JOINER = {"xquad": "", "mlqa": " "}
-MAX_NEW_TOKENS = 256  # the fork's max_gen_toks; it stops at "\n" (and at EOS)
+MAX_NEW_TOKENS = 256  # the fork's max_gen_toks; the text is cut at "\n"
+# The fork's `--model` classes, each with its own greedy_until. hf-causal-experimental (the COMMIT README's)
+# runs `model.generate`: the model's EOS ends an answer, special tokens are skipped. hf and hf-causal
+# (gpt2.HFLM) pass the first token of "\n" as eos_token_id instead: EOS does not end the answer and stays in
+# it as text, and that first token (on a LLaMA sentencepiece tokenizer the plain "▁") ends it, kept.
+FORK_MODELS = ("hf-causal-experimental", "hf-causal", "hf")
 
 
 def split_lang(lang: str) -> tuple[str, str]:

@@ -11,7 +11,8 @@ truncated, examples/s of each (end to end: data loading, prompts, scoring, metri
 repeats), the speed ratio and the 1-minute load average around the runs (a shared machine). `flops_*` are
 the floating-point operations each engine asked of the model over the whole task (one untimed extra run of
 each under torch's FlopCounterMode): their ratio, `flop_ratio`, is the speed-up that doing less work can give
-at equal speed per operation, so a `speedup` target above it needs faster arithmetic, not less of it. lm_eval is
+at equal speed per operation, so a `speedup` target above it needs faster arithmetic, not less of it.
+`padding_share_ours` is the share of the positions our engine fed the model that were padding. lm_eval is
 imported from this interpreter's packages: run the script with a Python that has lm-eval==0.4.13 installed
 (it is never a dependency of the project).
 """
@@ -84,6 +85,25 @@ def counted_flops(run) -> int:
     return counter.get_total_flops()
 
 
+def padding_share(model, run) -> float:
+    """Share of the positions fed to `model` during `run()` that are padding: each forward's input ids
+    against the real ones its attention mask marks (its last columns when a cache precedes them)."""
+    fed = real = 0
+
+    def count(_module, _args, kwargs):
+        nonlocal fed, real
+        ids, mask = kwargs["input_ids"], kwargs.get("attention_mask")
+        fed += ids.numel()
+        real += ids.numel() if mask is None else int(mask[:, -ids.shape[1]:].sum())
+
+    hook = model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        run()
+    finally:
+        hook.remove()
+    return round(1 - real / fed, 4)
+
+
 def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: dict, args) -> dict:
     config = EvalConfig(task=task, lang=lang, split="test", data_path=data, prompt_format="harness",
                         batch_size=args.batch_size, max_length=args.max_length, progress=False)
@@ -98,6 +118,7 @@ def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: d
         loads.append(os.getloadavg()[0])
     flops_ours = counted_flops(lambda: run_evaluation(model, tokenizer, config))
     flops_harness = counted_flops(lambda: run_harness(model, tokenizer, f"{task}_local", harness_fields, data, args))
+    padding = padding_share(model, lambda: run_evaluation(model, tokenizer, config))
     max_diff, same_prediction = 0.0, 0
     for mine, theirs in zip(our_samples, harness_samples, strict=True):
         their_ll = [resp[0][0] for resp in theirs["resps"]]
@@ -110,7 +131,8 @@ def compare(model, tokenizer, task: str, lang: str, data: str, harness_fields: d
             "same_prediction_share": same_prediction / len(our_samples), "max_abs_loglikelihood_diff": max_diff,
             "examples_per_s_ours": our_rate, "examples_per_s_harness": harness_rate, "speedup": our_rate / harness_rate,
             "flops_ours": flops_ours, "flops_harness": flops_harness,
-            "flop_ratio": round(flops_harness / flops_ours, 3), "load_1min": [round(load, 2) for load in loads]}
+            "flop_ratio": round(flops_harness / flops_ours, 3), "padding_share_ours": padding,
+            "load_1min": [round(load, 2) for load in loads]}, our_samples
 
 
 def main(argv=None) -> None:
@@ -123,7 +145,10 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", nargs="+", default=["2x32", "4x256", "12x768:64"],
                    help="models as LAYERSxWIDTH[:ROWS] (ROWS replaces --examples for that size); "
                         "overrides --n_layer/--n_embd")
+    p.add_argument("--save_predictions", default=None,
+                   help="JSON file for our per-example predictions and log-likelihoods (to diff two versions)")
     args = p.parse_args(argv)
+    predictions = {}
     harness_tasks = {"xcopa": ("sw", harness_xcopa_task), "xstorycloze": ("sw", harness_xstorycloze_task),
                      "belebele": ("swh", harness_belebele_task)}
     figures = {"batch_size": args.batch_size, "repeats": args.repeats, "max_length": args.max_length, "sizes": {}}
@@ -138,7 +163,11 @@ def main(argv=None) -> None:
             data = work / f"{task}.jsonl"
             fresh_rows(task, sized.examples, seed=len(task), target=data)
             lang, harness_fields = harness_tasks[task]
-            result[task] = compare(model, tokenizer, task, lang, str(data), harness_fields(str(data)), sized)
+            result[task], samples = compare(model, tokenizer, task, lang, str(data), harness_fields(str(data)), sized)
+            if args.save_predictions:
+                predictions[f"{shape}/{task}"] = [[s["pred"], s["loglikelihoods"]] for s in samples]
+    if args.save_predictions:
+        Path(args.save_predictions).write_text(json.dumps(predictions))
     print(json.dumps(figures))
 
 

@@ -17,6 +17,7 @@ from .metrics import compute_metrics, perplexity, predictions_from_logits
 from .modeling import (build_model, build_tokenizer, check_vocabulary, choose_block_size,
                        freeze_all_but_head)
 from .resume import plan_run_folder
+from .throughput_log import throughput_callback
 from .text_data import (ensure_validation_split, limit, load_raw_text, require_blocks, resolve_text_column,
                         tokenize_and_group)
 
@@ -78,7 +79,8 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
     trainer = Trainer(
         model=model, args=training_args, train_dataset=train_blocks, eval_dataset=eval_blocks,
         processing_class=tokenizer, data_collator=default_data_collator,
-        callbacks=[trainer_callback(folder), *(callbacks or [])],
+        callbacks=[trainer_callback(folder), throughput_callback(model, training_args, block_size),
+                   *(callbacks or [])],
         compute_metrics=compute_metrics if training_args.do_eval else None,
         preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size)
         if training_args.do_eval else None,

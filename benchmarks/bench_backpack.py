@@ -175,6 +175,9 @@ def generate_worker(variant: str, args) -> dict:
 
 
 def run_worker(args, *extra) -> dict:
+    if args.in_process:
+        kind, variant, *length = extra
+        return train_worker(variant, int(length[0]), args) if kind == "train" else generate_worker(variant, args)
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", *extra] + forwarded(args)
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode:
@@ -223,6 +226,9 @@ def main() -> None:
     for name in ("width", "layers", "heads", "senses", "vocab", "scale", "steps", "tokens_per_step", "prompt_len",
                  "new_tokens", "repeats"):
         parser.add_argument(f"--{name}", type=int, help="default: the shape's")
+    parser.add_argument("--lengths", type=int, nargs="+", help="training sequence lengths (default: the shape's)")
+    parser.add_argument("--in_process", action="store_true",
+                        help="measure in this process (quicker to start; peak memories then share one process)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     for name, value in SHAPES[args.shape].items():

@@ -6,7 +6,7 @@ import torch
 
 from langadapt.evaluation.encoding import harness_rows, original_rows
 from langadapt.evaluation.scoring import (Group, LoglikelihoodScorer, OptionRow, common_prefix_length, groups_of,
-                                         pack_batches)
+                                         pack_batches, split_tails)
 from langadapt.models import load_causal_lm, load_tokenizer
 from langadapt.toy_models import save_tiny_model, tiny_backpack_config
 
@@ -129,6 +129,39 @@ def test_batches_are_packed_to_fit_the_positions():
     assert len(pack_batches(groups, batch_size=1, max_length=64)) == 4
 
 
+def test_prefix_batches_are_cut_where_padding_would_pass_the_share():
+    groups = [Group((k,), prefix, 1, 1) for k, prefix in enumerate([40, 38, 37, 20, 19, 3])]
+    batches = pack_batches(groups, batch_size=64, max_length=128, max_padding=0.09)
+    # 40,38,37: 5 of 120 padding; with 20: 25 of 160 (15.6%); 20,19: 1 of 40; with 3: 18 of 60
+    assert [[g.prefix for g in b] for b in batches] == [[40, 38, 37], [20, 19], [3]]
+
+
+def brute_force_fewest(lengths, allowed):
+    """Fewest batches (cuts between distinct lengths of the longest-first rows) with padding <= allowed."""
+    import itertools
+
+    places = [k for k in range(1, len(lengths)) if lengths[k] != lengths[k - 1]]
+    for count in range(len(places) + 1):
+        for cuts in itertools.combinations(places, count):
+            bounds = [0, *cuts, len(lengths)]
+            padding = sum(lengths[a] * (b - a) - sum(lengths[a:b]) for a, b in zip(bounds, bounds[1:]))
+            if padding <= allowed:
+                return count + 1
+    raise AssertionError("no cut at all distinct lengths")
+
+
+def test_tail_batches_are_the_fewest_within_the_padding_allowed():
+    rng = random.Random(3)
+    for _ in range(200):
+        lengths = sorted((rng.randint(1, 12) for _ in range(rng.randint(1, 9))), reverse=True)
+        allowed = rng.choice([0, 1, 3, 8, 20, 100])
+        cuts = split_tails(lengths, allowed)
+        bounds = [0, *cuts, len(lengths)]
+        assert all(lengths[a - 1] != lengths[a] for a in cuts)  # rows of one length stay together
+        assert sum(lengths[a] * (b - a) - sum(lengths[a:b]) for a, b in zip(bounds, bounds[1:])) <= allowed
+        assert len(cuts) + 1 == brute_force_fewest(lengths, allowed)
+
+
 @pytest.fixture(scope="module")
 def backpack_64(tmp_path_factory, tiny_tokenizer):
     folder = tmp_path_factory.mktemp("backpack-64")
@@ -230,19 +263,23 @@ def test_grouped_scores_equal_per_option_scores(model_and_tokenizer, batch_size)
 
 
 def test_one_token_options_need_one_forward_per_batch(model_and_tokenizer):
-    """A batch of one-token options is read from the contexts' last logits (one forward); with longer options
-    mixed in, one more forward runs only their own tokens, after the cached context."""
+    """One-token options are read from the contexts' last logits (no forward of their own); with longer options
+    mixed in, more forwards run only their own tokens, after the cached context, each option once."""
     model, tok = model_and_tokenizer
     calls = []
-    hook = model.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["input_ids"].shape),
-                                       with_kwargs=True)
+    hook = model.register_forward_hook(
+        lambda module, args, kwargs, out: calls.append((kwargs["input_ids"].shape,
+                                                        kwargs.get("past_key_values") is not None)),
+        with_kwargs=True)
     examples = mixed_examples()
     try:
         LoglikelihoodScorer(model, tok.pad_token_id, 128, 64, progress=False).score(examples[:1] + examples[3:4])
-        assert len(calls) == 1 and calls[0][0] == 2  # two contexts, 4 + 2 one-token options
+        # two contexts (of 37 and 9 tokens: a batch each, not one 45% padding), 4 + 2 one-token options
+        assert [(shape[0], cached) for shape, cached in calls] == [(1, False), (1, False)]
         calls.clear()
         LoglikelihoodScorer(model, tok.pad_token_id, 128, 64, progress=False).score(examples)
     finally:
         hook.remove()
     multi_token = sum(row.n_scored > 1 for rows in examples for row in rows)
-    assert len(calls) == 2 and calls[0][0] == len(examples) and calls[1][0] == multi_token
+    assert sum(shape[0] for shape, cached in calls if not cached) == len(examples)
+    assert sum(shape[0] for shape, cached in calls if cached) == multi_token

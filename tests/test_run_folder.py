@@ -196,7 +196,9 @@ def test_adaptation_metrics_after_kill_and_resume_equal_an_uninterrupted_runs(ti
     assert run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, whole, **run)) == 0
     killed = as_killed_after(whole, tmp_path / "killed", 4, ["model.safetensors", "config.json"])
     assert run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, killed, **run)) == 0
-    assert (killed / "metrics.jsonl").read_text() == (whole / "metrics.jsonl").read_text()
+    timeless = lambda folder: [{k: v for k, v in json.loads(line).items() if k not in ("tokens_per_second", "mfu")}
+                               for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert timeless(killed) == timeless(whole)  # the throughput fields are timings
 
 
 def test_log_trimming_keeps_records_up_to_the_checkpoint_and_drops_final_ones(tmp_path):

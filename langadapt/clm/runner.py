@@ -18,6 +18,7 @@ from .metrics import metrics_for, perplexity, predictions_from_logits
 from .modeling import (build_model, build_tokenizer, causal_label_smoother, check_vocabulary, choose_block_size,
                        count_shifted_labels, freeze_all_but_head)
 from .resume import plan_run_folder
+from .throughput_log import throughput_callback
 from .text_data import (ensure_validation_split, limit, load_raw_text, require_blocks, resolve_text_column,
                         tokenize_and_group)
 
@@ -87,7 +88,8 @@ def train_clm(model_args: ModelArguments, data_args: DataTrainingArguments,
     trainer = Trainer(
         model=model, args=training_args, train_dataset=train_blocks, eval_dataset=eval_blocks,
         processing_class=tokenizer, data_collator=default_data_collator,
-        callbacks=[trainer_callback(folder), *(callbacks or [])],
+        callbacks=[trainer_callback(folder), throughput_callback(model, training_args, block_size),
+                   *(callbacks or [])],
         compute_loss_func=causal_label_smoother(model, training_args.label_smoothing_factor),
         compute_metrics=metrics_for(training_args.label_smoothing_factor) if training_args.do_eval else None,
         preprocess_logits_for_metrics=predictions_from_logits(model.config.vocab_size,

@@ -28,6 +28,7 @@ from ..distributed import (build_accelerator, full_model_state_dict, load_local_
 from ..errors import LangAdaptError
 from ..preflight import has_accelerator, usable_precision
 from ..run_folder import METRICS_FILE, RunFolder, RunInterrupted, check_separate, stop_requested, watch
+from ..throughput import Throughput, rate_postfix
 from ..training import (COMPLETE_MARKER, CheckpointManager, append_jsonl, capture_rng_state, check_finite,
                         init_wandb, restore_rng_state, save_final_model, set_seed, write_json_atomic)
 from .args import check_commit_sources
@@ -145,7 +146,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     stage = "code-mixed alignment" if args.mode == "text" else "instruction tuning"
     progress = progress_bar(total=args.total_steps, initial=step, desc=stage, unit="step",
                             disable=not accelerator.is_main_process)
-    started, start_step, loss, grad_norm = time.perf_counter(), step, float("nan"), None
+    started, loss, grad_norm = time.perf_counter(), float("nan"), None
+    # packed rows: every position is a real token; the peak is the one the step's matmuls run at
+    throughput = Throughput(accelerator.unwrap_model(model), accelerator.device,
+                            "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32", world_size)
+    shown_rates: dict = {}
     step_loss = torch.zeros((), device=accelerator.device)
     while step < args.total_steps:
         model.train()
@@ -159,6 +164,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             accelerator.backward(micro_loss / accumulate)
         step_loss += micro_loss.detach() / accumulate
         step += 1
+        throughput.add(tokens_per_step, tokens_per_step * args.seq_length)
         folder.step = step
         if update:
             step_loss = accelerator.reduce(step_loss, reduction="mean")
@@ -169,17 +175,17 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             loss, step_loss = step_loss.item(), torch.zeros((), device=accelerator.device)
-        progress.update(1)
-        progress.set_postfix(loss=f"{loss:.4f}")
         if step % args.log_steps == 0 or step == args.total_steps:
-            elapsed = time.perf_counter() - started
+            rates = throughput.report()  # since the last log line
+            shown_rates = rate_postfix(rates)
             record = {"kind": "train", "step": step, "loss": loss, "lr": scheduler.get_last_lr()[0],
-                      "grad_norm": float(grad_norm) if grad_norm is not None else None,
-                      "tokens_per_second": tokens_per_step * (step - start_step) / max(elapsed, 1e-9)}
+                      "grad_norm": float(grad_norm) if grad_norm is not None else None, **rates}
             if accelerator.is_main_process:
                 append_jsonl(log_path, record)
                 if run is not None:
                     run.log(record, step=step)
+        progress.set_postfix(loss=f"{loss:.4f}", **shown_rates)
+        progress.update(1)
         stopping = update and stop_requested()  # a checkpoint holds no half-accumulated gradients
         if (args.save_steps > 0 and (step % args.save_steps == 0 or step == args.total_steps)) or stopping:
             folder.last_checkpoint = _save_checkpoint(accelerator, manager, model, optimizer, scheduler, stream,

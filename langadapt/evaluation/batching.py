@@ -1,6 +1,7 @@
 """Padding and cache helpers shared by the scoring, generation and perplexity engines."""
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Sequence
 
@@ -46,6 +47,18 @@ def select_cache_rows(cache, index: torch.Tensor):
     if isinstance(cache, (tuple, list)) and cache and all(isinstance(layer, (tuple, list)) for layer in cache):
         return type(cache)(type(layer)(t.index_select(0, index) for t in layer) for layer in cache)
     return None
+
+
+def copy_cache_rows(cache, index: torch.Tensor):
+    """`select_cache_rows` into a new cache, leaving `cache` as it was (transformers caches are reordered
+    in place: their layers are copied, and their tensors replaced, not written, by the selection)."""
+    if hasattr(cache, "reorder_cache"):
+        cache = copy.copy(cache)
+        if hasattr(cache, "layers"):
+            cache.layers = [copy.copy(layer) for layer in cache.layers]
+        else:
+            cache = copy.deepcopy(cache)
+    return select_cache_rows(cache, index)
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

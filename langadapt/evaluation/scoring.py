@@ -25,8 +25,8 @@ import torch
 from ..progress import progress_bar
 
 from ..errors import LangAdaptError
-from .batching import (last_logits_only, pad_left, pad_right, positions_from_mask, select_cache_rows,
-                       token_logprobs)
+from .batching import (copy_cache_rows, last_logits_only, pad_left, pad_right, positions_from_mask,
+                       select_cache_rows, token_logprobs)
 
 logger = logging.getLogger(__name__)
 
@@ -97,21 +97,63 @@ def groups_of(example_rows: list[int], rows: Sequence[OptionRow]) -> list[Group]
                        else rows[part[0]].first_scored) for part in parts.values()]
 
 
-def pack_batches(groups: Sequence[Group], batch_size: int, max_length: int) -> list[list[Group]]:
-    """Consecutive groups, at most `batch_size` a batch, with padded prefix + padded tail <= max_length."""
+PADDING_SHARE = 0.09  # most of a batch's fed positions that may be padding: prefixes, then prefix + tails
+
+
+def pack_batches(groups: Sequence[Group], batch_size: int, max_length: int,
+                 max_padding: float = 1.0) -> list[list[Group]]:
+    """Consecutive groups, at most `batch_size` a batch, with padded prefix + padded tail <= max_length and
+    at most a `max_padding` share of the left-padded prefixes' positions padding (groups come longest first)."""
     batches: list[list[Group]] = []
     current: list[Group] = []
-    prefix_width = tail_width = 0
+    prefix_width = tail_width = real = 0
     for group in groups:
-        too_wide = max(prefix_width, group.prefix) + max(tail_width, group.tail) > max_length
-        if current and (len(current) == batch_size or too_wide):
+        width = max(prefix_width, group.prefix)
+        too_wide = width + max(tail_width, group.tail) > max_length
+        too_padded = width * (len(current) + 1) - real - group.prefix > max_padding * width * (len(current) + 1)
+        if current and (len(current) == batch_size or too_wide or too_padded):
             batches.append(current)
-            current, prefix_width, tail_width = [], 0, 0
+            current, prefix_width, tail_width, real = [], 0, 0, 0
         current.append(group)
         prefix_width, tail_width = max(prefix_width, group.prefix), max(tail_width, group.tail)
+        real += group.prefix
     if current:
         batches.append(current)
     return batches
+
+
+def split_tails(lengths: Sequence[int], allowed: float) -> list[int]:
+    """Cut points of rows sorted longest tail first into the fewest tail batches whose padding (each batch
+    right-padded to its longest) is at most `allowed` positions; cuts fall between distinct lengths only.
+
+    The optimal k-way split of the distinct lengths (dynamic programming) for k = 1, 2, ...: one tail batch
+    of a prefix batch where its option lengths are alike (Belebele's letters), more where they differ
+    (XCOPA's clauses), each one more forward after its own copy of the prefix cache.
+    """
+    distinct = sorted(set(lengths), reverse=True)
+    counts = [lengths.count(length) for length in distinct]
+    m = len(distinct)
+    rows_before, tokens_before = [0], [0]  # prefix sums over the distinct lengths
+    for length, count in zip(distinct, counts):
+        rows_before.append(rows_before[-1] + count)
+        tokens_before.append(tokens_before[-1] + count * length)
+
+    def padding(a: int, b: int) -> int:  # distinct lengths a..b (inclusive) right-padded to distinct[a]
+        return distinct[a] * (rows_before[b + 1] - rows_before[a]) - (tokens_before[b + 1] - tokens_before[a])
+
+    best = [padding(0, b) for b in range(m)]  # best[b]: least padding of lengths 0..b in k batches
+    cuts = [[] for _ in range(m)]
+    for _ in range(m):
+        if best[m - 1] <= allowed:
+            break
+        new_best, new_cuts = best[:], [c[:] for c in cuts]
+        for b in range(1, m):
+            for a in range(1, b + 1):
+                cost = best[a - 1] + padding(a, b)
+                if cost < new_best[b]:
+                    new_best[b], new_cuts[b] = cost, cuts[a - 1] + [a]
+        best, cuts = new_best, new_cuts
+    return [rows_before[a] for a in cuts[m - 1]]
 
 
 class LoglikelihoodScorer:
@@ -176,7 +218,7 @@ class LoglikelihoodScorer:
         return [flat_scores[start: start + len(ex)] for start, ex in zip(starts, examples)]
 
     def _run_shared(self, rows, groups, flat_scores) -> bool:
-        batches = pack_batches(groups, self.batch_size, self.max_length)
+        batches = pack_batches(groups, self.batch_size, self.max_length, PADDING_SHARE)
         for batch in progress_bar(batches, desc="scoring", disable=not self.progress, leave=False):
             scores = self._score_shared(rows, batch)
             if scores is None:
@@ -207,32 +249,49 @@ class LoglikelihoodScorer:
         lp, hit = token_logprobs(logits[owner_index], targets)
         total = (lp * scored).sum(1)
         greedy = (hit | ~scored).all(1)
-        tailed = [(k, owner, i) for k, (owner, i) in enumerate(members)
-                  if len(rows[i].tokens) - 1 > batch[owner].prefix]
+        tailed = sorted(((k, owner, i) for k, (owner, i) in enumerate(members)
+                         if len(rows[i].tokens) - 1 > batch[owner].prefix),
+                        key=lambda t: batch[t[1]].prefix - len(rows[t[2]].tokens))
         if tailed:
-            picked = torch.tensor([k for k, _, _ in tailed], device=device)
-            tail_owner = owner_index[picked]
-            cache = select_cache_rows(out.past_key_values, tail_owner) if out.past_key_values is not None else None
-            if cache is None:
+            if out.past_key_values is None:
                 return None
-            tail_ids, tail_mask = pad_right([rows[i].tokens[batch[owner].prefix: -1] for _, owner, i in tailed],
-                                            self.pad_id, device)
-            target_ids, _ = pad_right([rows[i].tokens[batch[owner].prefix + 1:] for _, owner, i in tailed],
-                                      self.pad_id, device)
-            first_scored_in_tail = torch.tensor(
-                [rows[i].first_scored - batch[owner].prefix - 1 for _, owner, i in tailed], device=device)
-            columns = torch.arange(tail_ids.shape[1], device=device).unsqueeze(0)
-            tail_scored = tail_mask.bool() & (columns >= first_scored_in_tail.unsqueeze(1))
-            full_mask = torch.cat([mask[tail_owner], tail_mask], dim=1)
-            positions = positions_from_mask(tail_mask, offset=mask.sum(1)[tail_owner])
-            tail = self.model(input_ids=tail_ids, attention_mask=full_mask, position_ids=positions,
-                              past_key_values=cache, use_cache=True)
-            lp, hit = token_logprobs(tail.logits, target_ids)
-            total[picked] += (lp * tail_scored).sum(1)
-            greedy[picked] &= (hit | ~tail_scored).all(1)
+            tail_lengths = [len(rows[i].tokens) - 1 - batch[owner].prefix for _, owner, i in tailed]
+            prefix_padding = mask.numel() - int(mask.sum())
+            allowed = (PADDING_SHARE * (mask.numel() + sum(tail_lengths)) - prefix_padding) / (1 - PADDING_SHARE)
+            bounds = [0, *split_tails(tail_lengths, allowed), len(tailed)]
+            for start, end in zip(bounds, bounds[1:]):
+                if not self._score_tails(rows, batch, tailed[start:end], out.past_key_values, mask, owner_index,
+                                         total, greedy, shared=end < len(tailed)):
+                    return None
         total, greedy = total.tolist(), greedy.tolist()
         return {i: ContinuationScore(total[k], rows[i].norm_tokens, bool(greedy[k]))
                 for k, (_, i) in enumerate(members)}
+
+    def _score_tails(self, rows, batch, tailed, prefix_cache, mask, owner_index, total, greedy, shared: bool) -> bool:
+        """Rows' tokens past their prefix, after their rows of the prefix cache (a copy when other tail
+        batches still need it); adds their log-probabilities into `total` and `greedy`."""
+        device = self.device
+        picked = torch.tensor([k for k, _, _ in tailed], device=device)
+        tail_owner = owner_index[picked]
+        cache = (copy_cache_rows if shared else select_cache_rows)(prefix_cache, tail_owner)
+        if cache is None:
+            return False
+        tail_ids, tail_mask = pad_right([rows[i].tokens[batch[owner].prefix: -1] for _, owner, i in tailed],
+                                        self.pad_id, device)
+        target_ids, _ = pad_right([rows[i].tokens[batch[owner].prefix + 1:] for _, owner, i in tailed],
+                                  self.pad_id, device)
+        first_scored_in_tail = torch.tensor(
+            [rows[i].first_scored - batch[owner].prefix - 1 for _, owner, i in tailed], device=device)
+        columns = torch.arange(tail_ids.shape[1], device=device).unsqueeze(0)
+        tail_scored = tail_mask.bool() & (columns >= first_scored_in_tail.unsqueeze(1))
+        full_mask = torch.cat([mask[tail_owner], tail_mask], dim=1)
+        positions = positions_from_mask(tail_mask, offset=mask.sum(1)[tail_owner])
+        tail = self.model(input_ids=tail_ids, attention_mask=full_mask, position_ids=positions,
+                          past_key_values=cache, use_cache=True)
+        lp, hit = token_logprobs(tail.logits, target_ids)
+        total[picked] += (lp * tail_scored).sum(1)
+        greedy[picked] &= (hit | ~tail_scored).all(1)
+        return True
 
     def _score_full(self, batch: list[OptionRow]) -> list[ContinuationScore]:
         ids, mask = pad_right([row.tokens[:-1] for row in batch], self.pad_id, self.device)

@@ -30,6 +30,7 @@ from ..preflight import (check_dataset_source, check_model_source, check_path_or
                          has_accelerator, usable_precision)
 from ..models import is_backpack_checkpoint, load_causal_lm, load_tokenizer, max_positions, read_config_dict
 from ..run_folder import METRICS_FILE, RunFolder, RunInterrupted, check_separate, stop_requested, watch
+from ..throughput import Throughput, rate_postfix, row_lengths
 from ..training import (CheckpointManager, NonFiniteLossError, ResumableSampler, append_jsonl, capture_rng_state,
                         init_wandb, restore_rng_state, save_final_model, set_seed, write_json_atomic)
 from .data import PairCollator, TokenizedPairs, load_flores_pairs, load_translation_pairs, target_labels
@@ -346,6 +347,10 @@ class AdaptationRun:
             evaluate(0)
         progress = progress_bar(total=config.max_steps, initial=start, desc="sense adaptation", disable=not self.is_main)
         batches = iter(train_loader)
+        # both sides' real tokens; summed over processes only when a line is logged (no per-step sync)
+        throughput = Throughput(unwrapped, accelerator.device, accelerator.mixed_precision.replace("no", "fp32"),
+                                accelerator.num_processes)
+        local_counts = [0, 0]
         last_eval = 0 if start == 0 else None
         for step in range(start + 1, config.max_steps + 1):
             values = config.schedule.at(step, config.max_steps)
@@ -353,7 +358,10 @@ class AdaptationRun:
                 set_sense_modules_trainable(unwrapped, False)
                 frozen = True
                 logger.info("step %d: polish phase, sense network and sense weight network frozen", step)
-            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in next(batches).items()}
+            cpu_batch = next(batches)
+            for side in ("src_mask", "tgt_mask"):
+                local_counts = [a + b for a, b in zip(local_counts, row_lengths(cpu_batch[side]))]
+            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in cpu_batch.items()}
             losses = adaptation_step(model, batch, values, self.settings)
             if not all_finite(losses.total):
                 where = f"; the last good checkpoint is {folder.last_checkpoint}" if folder.last_checkpoint else ""
@@ -377,10 +385,14 @@ class AdaptationRun:
                           "src_sense_entropy": mean_over_ranks(losses.src_entropy),
                           "tgt_sense_entropy": mean_over_ranks(losses.tgt_entropy),
                           "contrastive_batch": losses.negatives, "sense_modules_frozen": frozen}
+                counts = accelerator.reduce(torch.tensor(local_counts, device=accelerator.device), reduction="sum")
+                throughput.add(*counts.tolist())
+                local_counts = [0, 0]
+                record.update(throughput.report())
                 if self.is_main:
                     self._record(record, wandb_run, "train")
                     progress.set_postfix(ctx=f"{record['context_loss']:.3f}", sns=f"{record['sense_loss']:.3f}",
-                                         lm=f"{record['lm_loss']:.3f}")
+                                         lm=f"{record['lm_loss']:.3f}", **rate_postfix(record))
             if config.eval_every_n_steps and step % config.eval_every_n_steps == 0:
                 evaluate(step)
                 last_eval = step

@@ -101,28 +101,33 @@ class Killed(Exception):
     """Stands in for the scheduler killing the job right after a checkpoint."""
 
 
-@pytest.mark.slow
-def test_resume_after_a_kill_is_bit_identical(tiny_backpack_dir, parallel_data, tmp_path, monkeypatch):
+def run_killed_after_checkpoint(monkeypatch, step, argv):
+    """run_adaptation.main(argv), killed right after it saves the checkpoint of `step`."""
     from langadapt.training import CheckpointManager
 
+    real_save = CheckpointManager.save
+
+    def save_then_die(self, saved_step, *args, **kwargs):
+        path = real_save(self, saved_step, *args, **kwargs)
+        if saved_step == step:
+            raise Killed()
+        return path
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CheckpointManager, "save", save_then_die)
+        with pytest.raises(Killed):
+            run_adaptation.main(argv)
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_is_bit_identical(tiny_backpack_dir, parallel_data, tmp_path, monkeypatch):
     overrides = {"--max_steps": "8", "--save_every": "3", "--train_batch_size": "8", "--log_every_n_steps": "0",
                  "--freeze_sense_during_polish": True, "--label_smoothing": "0.1"}
     whole = tmp_path / "whole"
     run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, whole, **overrides))
 
     interrupted = tmp_path / "interrupted"
-    real_save = CheckpointManager.save
-
-    def save_then_die(self, step, *args, **kwargs):
-        path = real_save(self, step, *args, **kwargs)
-        if step == 6:
-            raise Killed()
-        return path
-
-    monkeypatch.setattr(CheckpointManager, "save", save_then_die)
-    with pytest.raises(Killed):
-        run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, interrupted, **overrides))
-    monkeypatch.setattr(CheckpointManager, "save", real_save)
+    run_killed_after_checkpoint(monkeypatch, 6, base_args(tiny_backpack_dir, parallel_data, interrupted, **overrides))
     assert not (interrupted / "model.safetensors").exists()
     run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, interrupted, **overrides,
                                   **{"--resume_from_checkpoint": True}))

@@ -15,7 +15,7 @@ import run_adaptation
 import run_clm
 from langadapt.clm.arguments import parse_clm_arguments
 from langadapt.clm.runner import train_clm
-from test_adaptation_run import Killed, base_args, parallel_data, records  # noqa: F401 (a fixture)
+from test_adaptation_run import base_args, parallel_data, records, run_killed_after_checkpoint  # noqa: F401 (a fixture)
 from test_clm_train import StopAt, clm_args, one_thread, weights  # noqa: F401 (one_thread: autouse, as there)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,24 +63,11 @@ def test_run_clm_resumed_in_a_process_where_the_fused_path_is_slow(tiny_backpack
 @pytest.mark.slow
 def test_run_adaptation_resumed_in_a_process_where_the_fused_path_is_slow(tiny_backpack_dir, parallel_data,
                                                                         tmp_path, monkeypatch):
-    from langadapt.training import CheckpointManager
-
     overrides = {"--max_steps": "6", "--save_every": "3", "--train_batch_size": "8", "--log_every_n_steps": "1"}
     whole = tmp_path / "whole"
     run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, whole, **overrides))
     interrupted = tmp_path / "interrupted"
-    real_save = CheckpointManager.save
-
-    def save_then_die(self, step, *args, **kwargs):
-        path = real_save(self, step, *args, **kwargs)
-        if step == 3:
-            raise Killed()
-        return path
-
-    monkeypatch.setattr(CheckpointManager, "save", save_then_die)
-    with pytest.raises(Killed):
-        run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, interrupted, **overrides))
-    monkeypatch.undo()
+    run_killed_after_checkpoint(monkeypatch, 3, base_args(tiny_backpack_dir, parallel_data, interrupted, **overrides))
     ran = probed("run_adaptation.py", base_args(tiny_backpack_dir, parallel_data, interrupted, **overrides,
                                                 **{"--resume_from_checkpoint": True}), tmp_path / "paths")
     assert ran == {"0": ["fused"]}

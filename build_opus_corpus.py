@@ -115,9 +115,6 @@ def validate(args: argparse.Namespace) -> None:
     check_separate({"--hf_out": args.hf_out, "--work_dir": args.work_dir,
                     "--opus_download_dir": args.opus_download_dir},
                    {"--hf_corpora": args.hf_corpora, "--opus_root": args.opus_root, "--labse_model": args.labse_model})
-    from langadapt.corpus.writer import check_hf_out
-
-    check_hf_out(Path(args.hf_out), get_language(args.src).iso3, get_language(args.tgt).iso3)
     for dataset in args.hf_corpora:  # a hub id that cannot be fetched is skipped as unavailable, as OPUS corpora
         if is_path_like(dataset):  # a local one that holds nothing is refused now, not after the OPUS corpora
             check_path_or_hub_id("--hf_corpora", dataset, kind=None)

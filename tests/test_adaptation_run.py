@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import run_adaptation
+from folder_digest import folder_digest
 from langadapt.cli import run_cli
 
 EN = "house people live family building dog fox quick brown lazy instruction task answer question".split()
@@ -214,16 +215,11 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tiny_backp
 
 def test_overwrite_with_a_model_that_fails_to_load_keeps_the_finished_run(tiny_backpack_dir, parallel_data, tmp_path,
                                                                         capsys):
-    import hashlib
     import shutil
-
-    def digest(folder):
-        return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(folder.rglob("*")) if p.is_file()}
 
     save_dir = tmp_path / "finished"
     assert run_adaptation.main(base_args(tiny_backpack_dir, parallel_data, save_dir, **{"--max_steps": "1"})) == 0
-    before = digest(save_dir)
+    before = folder_digest(save_dir)
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_backpack_dir, broken)
     weights = broken / "model.safetensors"
@@ -232,4 +228,4 @@ def test_overwrite_with_a_model_that_fails_to_load_keeps_the_finished_run(tiny_b
         run_cli(run_adaptation.main, base_args(str(broken), parallel_data, save_dir,
                                                **{"--max_steps": "1", "--overwrite_output_dir": True}))
     assert exit_info.value.code != 0
-    assert digest(save_dir) == before
+    assert folder_digest(save_dir) == before

@@ -15,6 +15,7 @@ from commit_train import main
 from langadapt.cli import run_cli
 from langadapt.commit.data import ExampleEncoder, PackedStream
 from langadapt.commit.optim import masked_row_mean_loss
+from folder_digest import folder_digest
 from killed_runs import as_killed_after
 from test_commit_args import align_command, commit_command
 
@@ -177,13 +178,6 @@ def test_training_model_has_fp32_master_weights_whatever_the_checkpoint_dtype(ti
     model, _ = load_training_model(parse_args(["--model_name_or_path", str(half), "--output_dir", "o",
                                                "--seq_length", "32"]))
     assert {p.dtype for p in model.parameters()} == {torch.float32}
-
-
-def folder_digest(folder: Path) -> dict:
-    import hashlib
-
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_overwrite_with_data_too_small_for_a_batch_keeps_the_finished_run(tiny_llama_dir, tmp_path, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from folder_digest import folder_digest
 from corpus_data.builders import (BAD_RATIO, GOOD, NEEDS_NORMALISING, NORMALISED, TOO_LONG, TOO_SHORT, WRONG_SRC,
                                   WRONG_TGT)
 from langadapt.corpus.opus_format import write_opus_moses_zip, write_opus_xml
@@ -219,23 +220,16 @@ def test_killed_process_then_rerun_equals_an_uninterrupted_build(sources, encode
     assert saved_pairs(tmp / "out") == saved_pairs(tmp / "ref")
 
 
-def tree_digest(folder: Path) -> dict:
-    import hashlib
-
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(folder.rglob("*"))}
-
-
 def test_a_non_empty_hf_out_that_is_not_a_build_is_refused_before_any_work(sources):
     out, work = sources["tmp"] / "out", sources["tmp"] / "work"
     (out / "model").mkdir(parents=True)
     (out / "notes.txt").write_text("my notes")
     (out / "model" / "config.json").write_text("{}")
-    before = tree_digest(out)
+    before = folder_digest(out)
     with pytest.raises(LangAdaptError, match=r"--hf_out .*out: not empty and not a build of this script \(it "
                                              r"holds model, notes.txt\)"):
         build_opus_corpus.main(seed_argv(sources, out, work))
-    assert tree_digest(out) == before and not work.exists()
+    assert folder_digest(out) == before and not work.exists()
 
 
 def test_a_previous_build_is_replaced_but_not_one_of_another_language_pair(sources):
